@@ -1,0 +1,52 @@
+/**
+ * The gateway: one fastify server, built from encapsulated plugins.
+ * - health scope: /healthz, /readyz, /metrics (no auth);
+ * - control scope: /v1/… behind the bearer token, JSON bodies validated by route schemas.
+ * (Webhook routes, with raw-body parsing for signatures, arrive with the trigger controller.)
+ * Errors from anywhere leave as `{ error: { code, message } }` via gateway/http-errors.ts.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { FaasError } from '../core/errors.ts';
+import type { Deployer } from '../scheduler/deployer.ts';
+import type { Invoker } from '../scheduler/invoker.ts';
+import type { Lifecycle } from '../scheduler/lifecycle.ts';
+import type { Metrics } from '../scheduler/metrics.ts';
+import type { ActivityStore, FunctionRegistry, SandboxRunner } from '../scheduler/ports.ts';
+import { bearerAuth } from './auth.ts';
+import { controlApi } from './control-api.ts';
+import { healthRoutes } from './health.ts';
+import { errorHandler, sendError } from './http-errors.ts';
+import { invokeRoutes } from './invoke-routes.ts';
+
+export interface GatewayDeps {
+  registry: FunctionRegistry;
+  runner: SandboxRunner;
+  activity: ActivityStore;
+  invoker: Invoker;
+  deployer: Deployer;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  apiToken: string | undefined;
+  maxBodyBytes: number;
+  maxBundleBytes: number;
+  logLevel: string;
+}
+
+export function createGateway(deps: GatewayDeps): FastifyInstance {
+  const app = Fastify({
+    logger: { level: deps.logLevel },
+    bodyLimit: deps.maxBodyBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => sendError(reply, new FaasError('FAAS_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  void app.register(async (scope) => healthRoutes(scope, deps));
+  void app.register(async (scope) => {
+    scope.addHook('onRequest', bearerAuth(deps.apiToken));
+    await controlApi(scope, deps);
+    await invokeRoutes(scope, { invoker: deps.invoker, maxBodyBytes: deps.maxBodyBytes });
+  });
+  return app;
+}

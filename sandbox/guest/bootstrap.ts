@@ -1,0 +1,176 @@
+/**
+ * Guest side of the bridge: runs inside every isolate, once, before the function's bundle.
+ *
+ * It receives the host's callbacks as closure arguments and keeps them private: guest code never
+ * sees an isolated-vm object. Intrinsics are captured before any guest code runs, so a handler that
+ * patches JSON or Array.prototype breaks only itself. Only strings and plain copies cross.
+ *
+ * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)` and
+ * `fireTimer(id)`. Guest → host: `timerHost(id, ms)` (fire-and-forget, an ivm.Callback). Console output is buffered
+ * per invocation and returned with the outcome, so it is ordered and costs no host call per line.
+ */
+
+/** A host callback (an isolated-vm Callback: a plain function here; arguments are copied). */
+type HostFn = (...args: (string | number)[]) => void;
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+type LogLine = [number, Level, string];
+type Handler = (event: unknown, ctx: unknown) => unknown;
+
+interface GuestMeta {
+  invocationId: string;
+  correlationId: string;
+  deadline: number;
+  maxResultBytes: number;
+  maxLogBytes: number;
+}
+
+/** [status, payload, logsJson]: status 'ok' → payload is the result JSON; 'err' → error JSON. */
+export type GuestOutcome = [status: 'ok' | 'err', payload: string, logsJson: string];
+
+export function install(timerHost: HostFn): Record<string, unknown> {
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const now = Date.now;
+  const freeze = Object.freeze;
+  const StringCtor = String;
+  const ErrorCtor = Error;
+  const mapCtor = Map;
+  const g = globalThis as Record<string, unknown>;
+
+  let handler: Handler | undefined;
+  let env: Readonly<Record<string, string>> = freeze({});
+  let fnInfo: { name: string; version: number } = { name: '', version: 0 };
+  let logs: LogLine[] = [];
+  let logBytes = 0;
+  let maxLogBytes = 0;
+  let droppedLogs = 0;
+  let nextTimer = 1;
+  const timers = new mapCtor<number, () => void>();
+
+  function render(args: unknown[]): string {
+    let out = '';
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      let s: string;
+      if (typeof a === 'string') s = a;
+      else if (a instanceof ErrorCtor) s = a.stack ?? `${a.name}: ${a.message}`;
+      else {
+        try {
+          s = stringify(a) ?? StringCtor(a);
+        } catch {
+          s = StringCtor(a);
+        }
+      }
+      out += (i > 0 ? ' ' : '') + s;
+    }
+    return out;
+  }
+
+  function write(level: Level, args: unknown[]): void {
+    const text = render(args);
+    if (logBytes + text.length > maxLogBytes) {
+      droppedLogs++;
+      return;
+    }
+    logBytes += text.length;
+    logs[logs.length] = [now(), level, text];
+  }
+
+  const log = freeze({
+    debug: (...a: unknown[]) => write('debug', a),
+    info: (...a: unknown[]) => write('info', a),
+    warn: (...a: unknown[]) => write('warn', a),
+    error: (...a: unknown[]) => write('error', a),
+  });
+  g.console = freeze({ ...log, log: (...a: unknown[]) => write('info', a), trace: (...a: unknown[]) => write('debug', a) });
+
+  // Bounded timers: the host arms them, fires them only while an invocation runs, and clears them
+  // when it ends; a delay never outlives the invocation's deadline.
+  g.setTimeout = (fn: unknown, ms?: unknown, ...args: unknown[]): number => {
+    if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function (strings are not evaluated)');
+    const id = nextTimer++;
+    timers.set(id, () => (fn as (...x: unknown[]) => void)(...args));
+    timerHost(id, Math.max(0, Number(ms) || 0));
+    return id;
+  };
+  g.clearTimeout = (id: unknown): void => {
+    timers.delete(Number(id));
+  };
+  g.queueMicrotask = (fn: () => void): void => {
+    void Promise.resolve().then(fn);
+  };
+
+  function errorJson(code: string, err: unknown): string {
+    if (err instanceof ErrorCtor) {
+      return stringify({ code, name: err.name, message: err.message, stack: err.stack });
+    }
+    return stringify({ code, name: 'Error', message: StringCtor(err) });
+  }
+
+  function finish(status: 'ok' | 'err', payload: string): GuestOutcome {
+    if (droppedLogs > 0) logs[logs.length] = [now(), 'warn', `[faas] ${droppedLogs} log line(s) dropped: over limits.maxLogBytes`];
+    const out: GuestOutcome = [status, payload, stringify(logs)];
+    logs = [];
+    return out;
+  }
+
+  return {
+    setHandler(exportsValue: unknown, envJson: string, fnJson: string): void {
+      const ex = exportsValue as { default?: unknown } | undefined;
+      const candidate = typeof ex === 'function' ? ex : ex?.default;
+      if (typeof candidate !== 'function') {
+        throw new TypeError('the function module must `export default` a handler function');
+      }
+      handler = candidate as Handler;
+      env = freeze(parse(envJson) as Record<string, string>);
+      fnInfo = parse(fnJson) as { name: string; version: number };
+    },
+
+    fireTimer(id: number): void {
+      const fn = timers.get(id);
+      if (fn === undefined) return;
+      timers.delete(id);
+      fn();
+    },
+
+    async invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
+      const meta = parse(metaJson) as GuestMeta;
+      logs = [];
+      logBytes = 0;
+      droppedLogs = 0;
+      maxLogBytes = meta.maxLogBytes;
+      timers.clear();
+      const ctx = freeze({
+        invocationId: meta.invocationId,
+        correlationId: meta.correlationId,
+        functionName: fnInfo.name,
+        functionVersion: fnInfo.version,
+        deadline: meta.deadline,
+        remainingMs: () => Math.max(0, meta.deadline - now()),
+        env,
+        log,
+      });
+      let result: unknown;
+      try {
+        result = await (handler as Handler)(parse(eventJson), ctx);
+      } catch (err) {
+        return finish('err', errorJson('FAAS_HANDLER_ERROR', err));
+      }
+      let json: string | undefined;
+      try {
+        json = result === undefined ? 'null' : stringify(result);
+      } catch (err) {
+        return finish('err', errorJson('FAAS_RESULT_INVALID', err));
+      }
+      if (json === undefined) {
+        return finish('err', stringify({ code: 'FAAS_RESULT_INVALID', name: 'TypeError', message: `a ${typeof result} is not a JSON value` }));
+      }
+      // UTF-16 length is a lower bound of the UTF-8 size; the host checks exact bytes.
+      if (json.length > meta.maxResultBytes) {
+        return finish('err', stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is at least ${json.length} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` }));
+      }
+      return finish('ok', json);
+    },
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * One sandbox instance: an isolated-vm isolate and context with the guest bootstrap and one
+ * function version's bundle loaded. Runs one invocation at a time. This is the in-process core that
+ * sandbox processes (sandbox/worker/main.ts) host; the benchmark drives it directly too.
+ *
+ * Guarantees enforced here: a wall-clock deadline covering async work (the isolate is disposed when
+ * it passes, never reused); the memory limit (isolated-vm disposes the isolate; we report
+ * FAAS_MEMORY_LIMIT); the result size cap; only strings cross the boundary.
+ */
+import { readFileSync } from 'node:fs';
+import ivm from 'isolated-vm';
+import * as esbuild from 'esbuild';
+import type { ErrorData } from '../core/errors.ts';
+import type { LogEntry } from '../scheduler/ports.ts';
+import type { GuestOutcome } from './guest/bootstrap.ts';
+
+export interface InstanceSpec {
+  name: string;
+  version: number;
+  digest: string;
+  code: string;
+  memoryMb: number;
+  env: Readonly<Record<string, string>>;
+  /** Bound on running the bundle's top level. */
+  initTimeoutMs: number;
+}
+
+export interface InvokeSpec {
+  invocationId: string;
+  correlationId: string;
+  eventJson: string;
+  /** Epoch ms. */
+  deadline: number;
+  maxResultBytes: number;
+  maxLogBytes: number;
+}
+
+export type InstanceOutcome =
+  | { ok: true; resultJson: string; logs: LogEntry[] }
+  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
+
+/** Compiled code per function version (by digest), shared by all isolates of one process. */
+export class CodeCache {
+  private readonly entries = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
+  get(digest: string): ivm.ExternalCopy<ArrayBuffer> | undefined {
+    return this.entries.get(digest);
+  }
+  set(digest: string, data: ivm.ExternalCopy<ArrayBuffer>): void {
+    this.entries.set(digest, data);
+  }
+  delete(digest: string): void {
+    this.entries.get(digest)?.release();
+    this.entries.delete(digest);
+  }
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+let bootstrapSource: string | undefined;
+
+/** The guest bootstrap as plain JS (types stripped once per process). */
+export function guestBootstrapSource(): string {
+  if (bootstrapSource === undefined) {
+    const ts = readFileSync(new URL('./guest/bootstrap.ts', import.meta.url), 'utf8');
+    const js = esbuild.transformSync(ts, { loader: 'ts', format: 'iife', globalName: '__faasBootstrap', target: 'es2023' }).code;
+    bootstrapSource = `${js}\nreturn __faasBootstrap.install($0);`;
+  }
+  return bootstrapSource;
+}
+
+type KillReason = 'timeout' | 'disposed';
+
+export class IsolateInstance {
+  private readonly isolate: ivm.Isolate;
+  private readonly invokeRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
+  private readonly fireRef: ivm.Reference<(id: number) => void>;
+  private readonly timers: Set<NodeJS.Timeout>;
+  private killed: KillReason | undefined;
+  private invocations = 0;
+  readonly spec: InstanceSpec;
+
+  private constructor(spec: InstanceSpec, isolate: ivm.Isolate, invokeRef: IsolateInstance['invokeRef'], fireRef: IsolateInstance['fireRef'], timers: Set<NodeJS.Timeout>) {
+    this.spec = spec;
+    this.isolate = isolate;
+    this.invokeRef = invokeRef;
+    this.fireRef = fireRef;
+    this.timers = timers;
+  }
+
+  /** Cold start: isolate, context, bootstrap, compile (cached per digest), run the top level. */
+  static async create(spec: InstanceSpec, cache: CodeCache): Promise<IsolateInstance> {
+    const isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb });
+    try {
+      const context = await isolate.createContext();
+      const timers = new Set<NodeJS.Timeout>();
+      // Filled in below; the timer callback needs the guest's fireTimer reference.
+      let fire: ivm.Reference<(id: number) => void> | undefined;
+      // A Callback, not a Reference: a Reference passed with `arguments: { reference: true }` is
+      // wrapped again and its applyIgnored silently calls nothing (pinned in test/sandbox).
+      const timerHost = new ivm.Callback(
+        (id: number, ms: number) => {
+          const handle = setTimeout(() => {
+            timers.delete(handle);
+            fire?.applyIgnored(undefined, [id]);
+          }, ms);
+          timers.add(handle);
+        },
+        { ignored: true },
+      );
+      const api = (await context.evalClosure(guestBootstrapSource(), [timerHost], {
+        result: { reference: true },
+      })) as ivm.Reference<Record<string, unknown>>;
+      const [setHandler, invokeRef, fireRef] = await Promise.all([
+        api.get('setHandler', { reference: true }),
+        api.get('invoke', { reference: true }),
+        api.get('fireTimer', { reference: true }),
+      ]);
+      fire = fireRef as ivm.Reference<(id: number) => void>;
+
+      const cached = cache.get(spec.digest);
+      const script = await isolate.compileScript(spec.code, {
+        filename: `fn:///${spec.name}/v${spec.version}.js`,
+        ...(cached ? { cachedData: cached } : { produceCachedData: true }),
+      });
+      if (!cached && script.cachedData) cache.set(spec.digest, script.cachedData);
+
+      let exportsRef: ivm.Reference<unknown>;
+      try {
+        exportsRef = await script.run(context, { reference: true, timeout: spec.initTimeoutMs });
+        await (setHandler as ivm.Reference<(...a: unknown[]) => void>).apply(
+          undefined,
+          [exportsRef.derefInto(), JSON.stringify(spec.env), JSON.stringify({ name: spec.name, version: spec.version })],
+          { timeout: spec.initTimeoutMs },
+        );
+      } catch (err) {
+        throw new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
+      }
+      return new IsolateInstance(spec, isolate, invokeRef as IsolateInstance['invokeRef'], fire, timers);
+    } catch (err) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw err instanceof InitError ? err : new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
+    }
+  }
+
+  get alive(): boolean {
+    return this.killed === undefined && !this.isolate.isDisposed;
+  }
+
+  async invoke(spec: InvokeSpec): Promise<InstanceOutcome> {
+    if (!this.alive) return { ok: false, error: { code: 'FAAS_INTERNAL', message: 'instance is disposed' }, logs: [], lost: true };
+    this.invocations++;
+    const remaining = Math.max(1, spec.deadline - Date.now());
+    const deadlineTimer = setTimeout(() => this.kill('timeout'), remaining);
+    const meta = JSON.stringify({
+      invocationId: spec.invocationId,
+      correlationId: spec.correlationId,
+      deadline: spec.deadline,
+      maxResultBytes: spec.maxResultBytes,
+      maxLogBytes: spec.maxLogBytes,
+    });
+    try {
+      const [status, payload, logsJson] = await this.invokeRef.apply(undefined, [spec.eventJson, meta], {
+        timeout: remaining,
+        result: { promise: true, copy: true },
+      });
+      const logs = toLogEntries(spec.invocationId, logsJson);
+      if (status === 'err') {
+        return { ok: false, error: JSON.parse(payload) as ErrorData, logs, lost: false };
+      }
+      const bytes = Buffer.byteLength(payload);
+      if (bytes > spec.maxResultBytes) {
+        return { ok: false, error: { code: 'FAAS_RESULT_TOO_LARGE', message: `result is ${bytes} bytes; limits.maxResultBytes is ${spec.maxResultBytes}` }, logs, lost: false };
+      }
+      return { ok: true, resultJson: payload, logs };
+    } catch (err) {
+      // Sync timeouts leave the isolate in an unknown state: destroy it either way.
+      const error = this.killed === 'timeout' || isTimeoutError(err)
+        ? { code: 'FAAS_TIMEOUT' as const, message: `invocation passed its deadline of ${remaining} ms; the sandbox was destroyed` }
+        : guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
+      this.dispose();
+      return { ok: false, error, logs: [], lost: true };
+    } finally {
+      clearTimeout(deadlineTimer);
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
+    }
+  }
+
+  heapBytes(): number {
+    if (!this.alive) return 0;
+    const s = this.isolate.getHeapStatisticsSync();
+    return s.used_heap_size + s.externally_allocated_size;
+  }
+
+  get invocationCount(): number {
+    return this.invocations;
+  }
+
+  dispose(): void {
+    this.kill('disposed');
+  }
+
+  private kill(reason: KillReason): void {
+    this.killed ??= reason;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+}
+
+export class InitError extends Error {
+  readonly data: ErrorData;
+  constructor(data: ErrorData) {
+    super(data.message);
+    this.data = data;
+  }
+}
+
+function toLogEntries(invocationId: string, logsJson: string): LogEntry[] {
+  const lines = JSON.parse(logsJson) as [number, LogEntry['level'], string][];
+  return lines.map(([ts, level, message]) => ({ ts, invocationId, level, message }));
+}
+
+// isolated-vm reports these conditions only through messages; they are matched here, at the
+// boundary with the library, and turned into codes at once.
+function isTimeoutError(err: unknown): boolean {
+  return err instanceof Error && /execution timed out/i.test(err.message);
+}
+
+function guestErrorData(isolate: ivm.Isolate, err: unknown, fallback: ErrorData['code']): ErrorData {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/memory limit/i.test(message) || (isolate.isDisposed && /disposed/i.test(message) && fallback !== 'FAAS_INIT_FAILED')) {
+    return { code: 'FAAS_MEMORY_LIMIT', message: 'the handler exceeded its memory limit; the sandbox was destroyed' };
+  }
+  if (/memory limit/i.test(message)) return { code: 'FAAS_MEMORY_LIMIT', message: 'the top level exceeded the memory limit' };
+  if (isTimeoutError(err)) return { code: fallback === 'FAAS_INIT_FAILED' ? 'FAAS_INIT_FAILED' : 'FAAS_TIMEOUT', message: `timed out: ${message}` };
+  const data: ErrorData = { code: fallback, message };
+  if (err instanceof Error) {
+    data.name = err.name;
+    if (err.stack) data.stack = err.stack;
+  }
+  return data;
+}

@@ -1,0 +1,45 @@
+/**
+ * Messages between the runtime (host) and a sandbox process, as one discriminated union per
+ * direction. Only plain data crosses; errors travel as ErrorData and are rebuilt on the host.
+ */
+import type { ErrorData } from '../core/errors.ts';
+import type { LogEntry } from '../scheduler/ports.ts';
+
+export interface LoadMessage {
+  t: 'load';
+  instanceId: number;
+  name: string;
+  version: number;
+  digest: string;
+  /** Omitted when this process already holds the code of `digest`. */
+  code?: string;
+  memoryMb: number;
+  env: Record<string, string>;
+  initTimeoutMs: number;
+}
+
+export interface InvokeMessage {
+  t: 'invoke';
+  instanceId: number;
+  invocationId: string;
+  correlationId: string;
+  eventJson: string;
+  deadline: number;
+  maxResultBytes: number;
+  maxLogBytes: number;
+}
+
+export type HostMessage =
+  | LoadMessage
+  | InvokeMessage
+  | { t: 'dispose'; instanceId: number }
+  | { t: 'forget'; digest: string }
+  | { t: 'stats'; rid: number };
+
+export type WorkerMessage =
+  | { t: 'ready'; pid: number }
+  | { t: 'loaded'; instanceId: number; ok: true; initMs: number }
+  | { t: 'loaded'; instanceId: number; ok: false; error: ErrorData }
+  | { t: 'result'; invocationId: string; ok: true; resultJson: string; logs: LogEntry[]; durationMs: number }
+  | { t: 'result'; invocationId: string; ok: false; error: ErrorData; logs: LogEntry[]; durationMs: number; lost: boolean }
+  | { t: 'stats'; rid: number; rssBytes: number; instances: number; heapBytes: number };

@@ -1,0 +1,343 @@
+/**
+ * IsolateRunner: the SandboxRunner the scheduler uses. Per function it keeps a pool of instances
+ * (each one isolate in a supervised sandbox process, one invocation at a time):
+ * - warm start: an idle instance of the same version is reused (last used first, for warm caches);
+ * - cold start: below maxInstances a new instance is loaded; load and first invoke are pipelined;
+ * - otherwise the invocation waits (at most scaling.maxQueue of them) until one is released;
+ * - minWarm instances are kept loaded; idle ones above it are evicted after idleMs;
+ * - an instance whose state is uncertain (timeout, memory limit, crash) is destroyed, never reused;
+ * - a redeploy retires the old version: idle old instances go at once, busy ones when they finish.
+ */
+import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
+import type { FunctionVersion, InvocationMeta, SandboxOutcome, SandboxRunner, SandboxStats, StartKind } from '../scheduler/ports.ts';
+import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
+import type { SandboxProcess } from './sandbox-process.ts';
+
+export interface IsolateRunnerOptions extends Omit<ProcessPoolOptions, 'size'> {
+  /** Sandbox processes. */
+  processes: number;
+  /** How often idle instances are swept. Default 1000 ms. */
+  sweepMs?: number;
+}
+
+interface Instance {
+  id: number;
+  proc: SandboxProcess;
+  fn: FunctionVersion;
+  loaded: boolean;
+  busy: boolean;
+  dead: boolean;
+  lastUsed: number;
+}
+
+interface Waiter {
+  fn: FunctionVersion;
+  resolve(v: { inst: Instance; start: StartKind }): void;
+  reject(e: FaasError): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Pool {
+  current: FunctionVersion | undefined;
+  instances: Set<Instance>;
+  idle: Instance[];
+  waiters: Waiter[];
+}
+
+export class IsolateRunner implements SandboxRunner {
+  private readonly procs: ProcessPool;
+  private readonly pools = new Map<string, Pool>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly rss = new Map<number, number>();
+  private nextId = 1;
+  private closing = false;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private readonly started: Promise<void>;
+
+  constructor(options: IsolateRunnerOptions) {
+    this.procs = new ProcessPool({ ...options, size: options.processes });
+    this.procs.on('lost', (proc) => this.onProcessLost(proc));
+    this.started = this.procs.start();
+    this.started.catch(() => undefined);
+    this.sweeper = setInterval(() => this.sweep(), options.sweepMs ?? 1000);
+    this.sweeper.unref();
+  }
+
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  get processRestarts(): number {
+    return this.procs.restarts;
+  }
+
+  async invoke(fn: FunctionVersion, eventJson: string, meta: InvocationMeta): Promise<SandboxOutcome> {
+    const t0 = performance.now();
+    let acquired: { inst: Instance; start: StartKind };
+    try {
+      if (this.closing) throw new FaasError('FAAS_SHUTTING_DOWN', 'the runtime is shutting down and takes no new invocations');
+      acquired = await this.acquire(fn, meta.deadline);
+    } catch (err) {
+      return { ok: false, error: toFaasError(err).toData(), start: 'cold', durationMs: performance.now() - t0, logs: [] };
+    }
+    const { inst, start } = acquired;
+    this.inFlight++;
+    try {
+      const reply = await inst.proc.invoke({
+        instanceId: inst.id,
+        invocationId: meta.invocationId,
+        correlationId: meta.correlationId,
+        eventJson,
+        deadline: meta.deadline,
+        maxResultBytes: fn.manifest.limits.maxResultBytes,
+        maxLogBytes: fn.manifest.limits.maxLogBytes,
+      });
+      const durationMs = performance.now() - t0;
+      this.release(inst, !reply.ok && reply.lost);
+      return reply.ok
+        ? { ok: true, resultJson: reply.resultJson, start, durationMs, logs: reply.logs }
+        : { ok: false, error: reply.error, start, durationMs, logs: reply.logs };
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  async activate(fn: FunctionVersion): Promise<void> {
+    const pool = this.pool(fn.name);
+    if (pool.current !== undefined && pool.current.version > fn.version) return; // a newer one won
+    pool.current = fn;
+    for (const inst of [...pool.idle]) if (inst.fn.version !== fn.version) this.destroy(pool, inst);
+    this.topUp(pool);
+  }
+
+  remove(name: string): void {
+    const pool = this.pools.get(name);
+    if (pool === undefined) return;
+    pool.current = undefined;
+    for (const inst of [...pool.idle]) this.destroy(pool, inst);
+    for (const w of pool.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new FaasError('FAAS_FUNCTION_NOT_FOUND', `function "${name}" was deleted`));
+    }
+    if (pool.instances.size === 0) this.pools.delete(name);
+  }
+
+  stats(): SandboxStats {
+    const instances: SandboxStats['instances'] = {};
+    for (const [name, pool] of this.pools) {
+      const busy = [...pool.instances].filter((i) => i.busy).length;
+      instances[name] = { idle: pool.instances.size - busy, busy, version: pool.current?.version ?? 0 };
+    }
+    const processes = this.procs.all().map((p) => ({ pid: p.pid, instances: p.instances, rssBytes: this.rss.get(p.pid) ?? 0 }));
+    return { instances, processes };
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    for (const pool of this.pools.values()) {
+      for (const w of pool.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(new FaasError('FAAS_SHUTTING_DOWN', 'the runtime is shutting down'));
+      }
+    }
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await this.procs.close();
+  }
+
+  private pool(name: string): Pool {
+    let pool = this.pools.get(name);
+    if (pool === undefined) {
+      pool = { current: undefined, instances: new Set(), idle: [], waiters: [] };
+      this.pools.set(name, pool);
+    }
+    return pool;
+  }
+
+  private async acquire(fn: FunctionVersion, deadline: number): Promise<{ inst: Instance; start: StartKind }> {
+    const pool = this.pool(fn.name);
+    if (pool.current === undefined || pool.current.version < fn.version) pool.current = fn;
+    const warm = this.takeIdle(pool, fn.version);
+    if (warm) return { inst: warm, start: warm.loaded ? 'warm' : 'cold' };
+    const { maxInstances, maxQueue } = fn.manifest.scaling;
+    if (pool.instances.size >= maxInstances) {
+      const stale = pool.idle.find((i) => i.fn.version !== fn.version);
+      if (stale) this.destroy(pool, stale);
+    }
+    if (pool.instances.size < maxInstances) {
+      const inst = this.create(pool, fn);
+      inst.busy = true;
+      return { inst, start: 'cold' };
+    }
+    if (pool.waiters.length >= maxQueue) {
+      throw new FaasError('FAAS_OVERLOADED', `all ${maxInstances} instances of "${fn.name}" are busy and ${maxQueue} invocations already wait`);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        fn,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          pool.waiters.splice(pool.waiters.indexOf(waiter), 1);
+          reject(new FaasError('FAAS_OVERLOADED', `no instance of "${fn.name}" became free before the invocation's deadline`));
+        }, Math.max(0, deadline - Date.now())),
+      };
+      pool.waiters.push(waiter);
+    });
+  }
+
+  private takeIdle(pool: Pool, version: number): Instance | undefined {
+    for (let i = pool.idle.length - 1; i >= 0; i--) {
+      const inst = pool.idle[i] as Instance;
+      if (inst.fn.version === version && !inst.dead) {
+        pool.idle.splice(i, 1);
+        inst.busy = true;
+        return inst;
+      }
+    }
+    return undefined;
+  }
+
+  /** Reserves the slot synchronously: callers check capacity and create without an await between. */
+  private create(pool: Pool, fn: FunctionVersion): Instance {
+    let proc: SandboxProcess;
+    try {
+      proc = this.procs.pick();
+    } catch (err) {
+      throw new FaasError('FAAS_SANDBOX_CRASHED', `no sandbox process is available: ${(err as Error).message}`);
+    }
+    const inst: Instance = { id: this.nextId++, proc, fn, loaded: false, busy: false, dead: false, lastUsed: Date.now() };
+    pool.instances.add(inst);
+    proc.instances++;
+    proc
+      .load({
+        instanceId: inst.id,
+        name: fn.name,
+        version: fn.version,
+        digest: fn.digest,
+        code: fn.code,
+        memoryMb: fn.manifest.limits.memoryMb,
+        env: { ...fn.manifest.env },
+        initTimeoutMs: fn.manifest.limits.timeoutMs,
+      })
+      .then(
+        () => {
+          inst.loaded = true;
+        },
+        (_err: ErrorData) => {
+          // The invocation riding on this load gets the error from the sandbox; a pre-warmed
+          // instance just disappears and the next sweep tries again.
+          if (!inst.busy) this.forget(pool, inst);
+          inst.dead = true;
+        },
+      );
+    return inst;
+  }
+
+  private release(inst: Instance, lost: boolean): void {
+    const pool = this.pool(inst.fn.name);
+    inst.busy = false;
+    inst.lastUsed = Date.now();
+    if (lost || inst.dead) {
+      this.forget(pool, inst);
+    } else if (pool.current === undefined || pool.current.version !== inst.fn.version) {
+      const waiter = pool.waiters.findIndex((w) => w.fn.version === inst.fn.version);
+      if (waiter < 0) this.destroy(pool, inst);
+      else return this.handTo(pool, waiter, inst);
+    } else {
+      const waiter = pool.waiters.findIndex((w) => w.fn.version === inst.fn.version);
+      if (waiter >= 0) return this.handTo(pool, waiter, inst);
+      pool.idle.push(inst);
+      return;
+    }
+    // Capacity was freed: start an instance for the longest-waiting invocation.
+    const first = pool.waiters.shift();
+    if (first) {
+      clearTimeout(first.timer);
+      try {
+        const next = this.create(pool, first.fn);
+        next.busy = true;
+        first.resolve({ inst: next, start: 'cold' });
+      } catch (err) {
+        first.reject(toFaasError(err));
+      }
+    } else if (pool.current === undefined && pool.instances.size === 0) {
+      this.pools.delete(inst.fn.name);
+    }
+  }
+
+  private handTo(pool: Pool, index: number, inst: Instance): void {
+    const [w] = pool.waiters.splice(index, 1);
+    if (!w) return;
+    clearTimeout(w.timer);
+    inst.busy = true;
+    w.resolve({ inst, start: 'warm' });
+  }
+
+  private destroy(pool: Pool, inst: Instance): void {
+    inst.proc.dispose(inst.id);
+    this.forget(pool, inst);
+  }
+
+  private forget(pool: Pool, inst: Instance): void {
+    inst.dead = true;
+    if (pool.instances.delete(inst)) inst.proc.instances--;
+    const i = pool.idle.indexOf(inst);
+    if (i >= 0) pool.idle.splice(i, 1);
+  }
+
+  private topUp(pool: Pool): void {
+    const fn = pool.current;
+    if (fn === undefined || this.closing) return;
+    const current = [...pool.instances].filter((i) => i.fn.version === fn.version).length;
+    const missing = Math.min(fn.manifest.scaling.minWarm, fn.manifest.scaling.maxInstances) - current;
+    for (let i = 0; i < missing; i++) {
+      try {
+        pool.idle.unshift(this.create(pool, fn)); // least recently used end: taken last
+      } catch {
+        return; // no process right now; the next sweep tries again
+      }
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const pool of this.pools.values()) {
+      const fn = pool.current;
+      for (const inst of [...pool.idle]) {
+        if (fn === undefined || inst.fn.version !== fn.version) this.destroy(pool, inst);
+      }
+      if (fn === undefined) continue;
+      const { idleMs, minWarm } = fn.manifest.scaling;
+      // Oldest idle first (the front of the idle stack).
+      for (const inst of [...pool.idle]) {
+        if (pool.instances.size <= minWarm) break;
+        if (now - inst.lastUsed > idleMs) this.destroy(pool, inst);
+      }
+      this.topUp(pool);
+    }
+    for (const p of this.procs.all()) {
+      p.stats().then((s) => this.rss.set(s.pid, s.rssBytes), () => undefined);
+    }
+  }
+
+  private onProcessLost(proc: SandboxProcess): void {
+    this.rss.delete(proc.pid);
+    for (const pool of this.pools.values()) {
+      for (const inst of [...pool.instances]) {
+        if (inst.proc === proc && !inst.busy) this.forget(pool, inst);
+        else if (inst.proc === proc) inst.dead = true;
+      }
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A sandbox process: hosts isolates for the runtime, which supervises it over IPC. If V8 aborts or
+ * the process runs out of memory, only this process dies: the host fails its in-flight invocations
+ * with a retriable error and starts a replacement. Started with --no-node-snapshot (isolated-vm
+ * needs it). It exits when its parent goes away.
+ */
+import type { ErrorData } from '../../core/errors.ts';
+import { CodeCache, InitError, IsolateInstance } from '../isolate-instance.ts';
+import type { HostMessage, InvokeMessage, LoadMessage, WorkerMessage } from '../protocol.ts';
+
+const cache = new CodeCache();
+const code = new Map<string, string>();
+const instances = new Map<number, Promise<IsolateInstance>>();
+
+function send(msg: WorkerMessage): void {
+  if (process.connected) process.send?.(msg);
+}
+
+function load(msg: LoadMessage): void {
+  if (msg.code !== undefined) code.set(msg.digest, msg.code);
+  const source = code.get(msg.digest);
+  const started = performance.now();
+  const pending = source === undefined
+    ? Promise.reject(new InitError({ code: 'FAAS_INTERNAL', message: `sandbox process has no code for ${msg.digest}` }))
+    : IsolateInstance.create({ name: msg.name, version: msg.version, digest: msg.digest, code: source, memoryMb: msg.memoryMb, env: msg.env, initTimeoutMs: msg.initTimeoutMs }, cache);
+  instances.set(msg.instanceId, pending);
+  pending.then(
+    () => send({ t: 'loaded', instanceId: msg.instanceId, ok: true, initMs: performance.now() - started }),
+    (err: unknown) => {
+      instances.delete(msg.instanceId);
+      send({ t: 'loaded', instanceId: msg.instanceId, ok: false, error: initErrorData(err) });
+    },
+  );
+}
+
+async function invoke(msg: InvokeMessage): Promise<void> {
+  const started = performance.now();
+  const pending = instances.get(msg.instanceId);
+  let instance: IsolateInstance;
+  try {
+    if (pending === undefined) throw new InitError({ code: 'FAAS_INTERNAL', message: `no sandbox instance ${msg.instanceId}` });
+    instance = await pending;
+  } catch (err) {
+    send({ t: 'result', invocationId: msg.invocationId, ok: false, error: initErrorData(err), logs: [], durationMs: performance.now() - started, lost: true });
+    return;
+  }
+  const out = await instance.invoke(msg);
+  const durationMs = performance.now() - started;
+  if (out.ok) {
+    send({ t: 'result', invocationId: msg.invocationId, ok: true, resultJson: out.resultJson, logs: out.logs, durationMs });
+  } else {
+    if (out.lost) instances.delete(msg.instanceId);
+    send({ t: 'result', invocationId: msg.invocationId, ok: false, error: out.error, logs: out.logs, durationMs, lost: out.lost });
+  }
+}
+
+function initErrorData(err: unknown): ErrorData {
+  if (err instanceof InitError) return err.data;
+  return { code: 'FAAS_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+async function stats(rid: number): Promise<void> {
+  let heapBytes = 0;
+  for (const p of instances.values()) {
+    const inst = await p.catch(() => undefined);
+    heapBytes += inst?.heapBytes() ?? 0;
+  }
+  send({ t: 'stats', rid, rssBytes: process.memoryUsage.rss(), instances: instances.size, heapBytes });
+}
+
+process.on('message', (msg: HostMessage) => {
+  switch (msg.t) {
+    case 'load':
+      load(msg);
+      break;
+    case 'invoke':
+      void invoke(msg);
+      break;
+    case 'dispose': {
+      const p = instances.get(msg.instanceId);
+      instances.delete(msg.instanceId);
+      p?.then((i) => i.dispose(), () => undefined);
+      break;
+    }
+    case 'forget':
+      code.delete(msg.digest);
+      cache.delete(msg.digest);
+      break;
+    case 'stats':
+      void stats(msg.rid);
+      break;
+  }
+});
+
+// No orphans: when the runtime goes, so does its sandbox process.
+process.on('disconnect', () => process.exit(0));
+send({ t: 'ready', pid: process.pid });

@@ -1,0 +1,47 @@
+/**
+ * Deploy: validate the manifest, check every trigger has a plugin, bundle, store a new version.
+ * Activation on every node (warm-up, retiring the old version) follows from the registry's change
+ * feed, wired in runtime/, so a deploy through any node reaches all of them the same way.
+ */
+import { FaasError } from '../core/errors.ts';
+import { parseManifest } from '../core/manifest.ts';
+import type { FunctionRegistry, FunctionVersion } from './ports.ts';
+
+export interface DeployRequest {
+  manifest: unknown;
+  files: Record<string, string>;
+}
+
+/** Bundles a function's files; implemented by sandbox/bundler.ts. */
+export type BundleFn = (input: { entry: string; files: Record<string, string>; maxBytes: number }) => Promise<{ code: string; digest: string; bytes: number }>;
+
+export interface DeployerDeps {
+  registry: FunctionRegistry;
+  bundle: BundleFn;
+  maxBundleBytes: number;
+  /** Trigger types that have a plugin on this runtime. */
+  triggerTypes: ReadonlySet<string>;
+}
+
+export class Deployer {
+  private readonly deps: DeployerDeps;
+
+  constructor(deps: DeployerDeps) {
+    this.deps = deps;
+  }
+
+  async deploy(name: string, req: DeployRequest): Promise<{ fn: FunctionVersion; bytes: number }> {
+    const manifest = parseManifest(req.manifest);
+    if (manifest.name !== name) {
+      throw new FaasError('FAAS_BODY_INVALID', `the URL names "${name}" but manifest.name is "${manifest.name}"`);
+    }
+    for (const t of manifest.triggers) {
+      if (!this.deps.triggerTypes.has(t.type)) {
+        throw new FaasError('FAAS_TRIGGER_UNSUPPORTED', `trigger type "${t.type}" is not available on this runtime (available: ${[...this.deps.triggerTypes].join(', ') || 'none yet; invoke over HTTP'})`);
+      }
+    }
+    const bundle = await this.deps.bundle({ entry: manifest.entry, files: req.files, maxBytes: this.deps.maxBundleBytes });
+    const fn = await this.deps.registry.put({ name, digest: bundle.digest, manifest, code: bundle.code, files: req.files });
+    return { fn, bytes: bundle.bytes };
+  }
+}

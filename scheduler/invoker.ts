@@ -1,0 +1,123 @@
+/**
+ * The invoker: the one path from "run function X with this input" to an outcome, used by the
+ * gateway now and by every trigger later. It resolves the current version, builds the event
+ * envelope, bounds the deadline, runs the sandbox, and records metrics, logs and async outcomes.
+ */
+import { randomUUID } from 'node:crypto';
+import { FaasError } from '../core/errors.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { Metrics } from './metrics.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, SandboxRunner, StartKind } from './ports.ts';
+
+export interface HttpInfo {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+}
+
+export interface InvokeInput {
+  /** The event payload (any JSON value). */
+  data: unknown;
+  http?: HttpInfo;
+  /** Carried across hops; defaults to the invocation id. */
+  correlationId?: string;
+  source?: string;
+  type?: string;
+  /** A caller may shorten the deadline, never extend it beyond limits.timeoutMs. */
+  timeoutMs?: number;
+}
+
+export interface InvocationResult {
+  invocationId: string;
+  correlationId: string;
+  function: string;
+  version: number;
+  start: StartKind;
+  durationMs: number;
+  /** Handler result as JSON text, when ok. */
+  resultJson?: string;
+  error?: FaasError;
+}
+
+export interface InvokerDeps {
+  registry: FunctionRegistry;
+  runner: SandboxRunner;
+  activity: ActivityStore;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  onError?: (msg: string, err: unknown) => void;
+}
+
+export class Invoker {
+  private readonly deps: InvokerDeps;
+
+  constructor(deps: InvokerDeps) {
+    this.deps = deps;
+  }
+
+  async resolve(name: string): Promise<FunctionVersion> {
+    const fn = this.deps.registry.cached(name) ?? (await this.deps.registry.get(name));
+    if (fn === undefined) throw new FaasError('FAAS_FUNCTION_NOT_FOUND', `no function named "${name}" is deployed`);
+    return fn;
+  }
+
+  /** Run synchronously; handler failures come back in `error`, never thrown. */
+  async invoke(name: string, input: InvokeInput, invocationId: string = randomUUID()): Promise<InvocationResult> {
+    if (!this.deps.lifecycle.acceptingWork) {
+      throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
+    }
+    const fn = await this.resolve(name);
+    const correlationId = input.correlationId ?? invocationId;
+    const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
+    const event = {
+      id: invocationId,
+      source: input.source ?? `/v1/functions/${name}/invoke`,
+      type: input.type ?? 'faas.invoke',
+      time: new Date().toISOString(),
+      data: input.data ?? null,
+      ...(input.http ? { http: input.http } : {}),
+    };
+    const outcome = await this.deps.runner.invoke(fn, JSON.stringify(event), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
+    this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
+    if (outcome.logs.length > 0) {
+      this.deps.activity.appendLogs(name, outcome.logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
+    }
+    const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
+    return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
+  }
+
+  /** Accept now, run in the background; the outcome is fetched by id from the activity store. */
+  async invokeAsync(name: string, input: InvokeInput): Promise<{ invocationId: string }> {
+    if (!this.deps.lifecycle.acceptingWork) throw new FaasError('FAAS_SHUTTING_DOWN', 'the node takes no new invocations');
+    await this.resolve(name);
+    const invocationId = randomUUID();
+    const acceptedAt = new Date().toISOString();
+    await this.deps.activity.putInvocation({ id: invocationId, function: name, status: 'pending', acceptedAt });
+    void this.invoke(name, input, invocationId)
+      .then(
+        (r) => ({
+          id: invocationId,
+          function: name,
+          version: r.version,
+          status: r.error ? ('failed' as const) : ('succeeded' as const),
+          start: r.start,
+          durationMs: r.durationMs,
+          ...(r.error ? { error: r.error.toData() } : { result: JSON.parse(r.resultJson ?? 'null') as unknown }),
+          acceptedAt,
+          finishedAt: new Date().toISOString(),
+        }),
+        (err: unknown) => ({
+          id: invocationId,
+          function: name,
+          status: 'failed' as const,
+          error: err instanceof FaasError ? err.toData() : { code: 'FAAS_INTERNAL' as const, message: String(err) },
+          acceptedAt,
+          finishedAt: new Date().toISOString(),
+        }),
+      )
+      .then((rec) => this.deps.activity.putInvocation(rec))
+      .catch((err: unknown) => this.deps.onError?.('storing an async outcome failed', err));
+    return { invocationId };
+  }
+}

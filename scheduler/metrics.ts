@@ -1,0 +1,65 @@
+/**
+ * Prometheus metrics of one node (prom-client). The scheduler records invocations; gauges that
+ * describe the sandbox are collected from the runner at scrape time.
+ */
+import client from 'prom-client';
+import type { SandboxRunner, StartKind } from './ports.ts';
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly invocations: client.Counter<'function' | 'outcome' | 'start'>;
+  private readonly errors: client.Counter<'function' | 'code'>;
+  private readonly coldStarts: client.Counter<'function'>;
+  private readonly duration: client.Histogram<'function' | 'start'>;
+
+  constructor(runner: SandboxRunner & { processRestarts?: number }) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'faas_node_' });
+    this.invocations = new client.Counter({ name: 'faas_invocations_total', help: 'Invocations finished, by outcome and start kind.', labelNames: ['function', 'outcome', 'start'], registers });
+    this.errors = new client.Counter({ name: 'faas_invocation_errors_total', help: 'Failed invocations by error code.', labelNames: ['function', 'code'], registers });
+    this.coldStarts = new client.Counter({ name: 'faas_cold_starts_total', help: 'Invocations that needed a new sandbox instance.', labelNames: ['function'], registers });
+    this.duration = new client.Histogram({
+      name: 'faas_invocation_duration_seconds',
+      help: 'Invocation latency inside the runtime, cold start included.',
+      labelNames: ['function', 'start'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    new client.Gauge({
+      name: 'faas_warm_instances',
+      help: 'Live sandbox instances per function (idle + busy).',
+      labelNames: ['function', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [fn, s] of Object.entries(runner.stats().instances)) {
+          this.set({ function: fn, state: 'idle' }, s.idle);
+          this.set({ function: fn, state: 'busy' }, s.busy);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'faas_sandbox_processes',
+      help: 'Sandbox processes alive.',
+      registers,
+      collect() {
+        this.set(runner.stats().processes.length);
+      },
+    });
+    new client.Gauge({
+      name: 'faas_sandbox_process_restarts',
+      help: 'Sandbox processes replaced after dying, since start.',
+      registers,
+      collect() {
+        this.set(runner.processRestarts ?? 0);
+      },
+    });
+  }
+
+  recordInvocation(fn: string, start: StartKind, durationMs: number, errorCode?: string): void {
+    this.invocations.inc({ function: fn, outcome: errorCode === undefined ? 'success' : 'error', start });
+    if (errorCode !== undefined) this.errors.inc({ function: fn, code: errorCode });
+    if (start === 'cold') this.coldStarts.inc({ function: fn });
+    this.duration.observe({ function: fn, start }, durationMs / 1000);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The scheduler's ports: the interfaces it owns and that sandbox/, state/ and the backends
+ * implement. The scheduler imports neither isolated-vm nor kafkajs nor ioredis.
+ */
+import type { ErrorData } from '../core/errors.ts';
+import type { Manifest } from '../core/manifest.ts';
+
+/** One immutable deployed version of a function. */
+export interface FunctionVersion {
+  readonly name: string;
+  /** Increases by one per deploy of the same name. */
+  readonly version: number;
+  /** sha256 of the bundle: identifies compiled code for caching. */
+  readonly digest: string;
+  readonly manifest: Readonly<Manifest>;
+  /** The bundled JavaScript run in the sandbox. */
+  readonly code: string;
+  /** Source files as uploaded (kept for `GET /v1/functions/:name?source=1`). */
+  readonly files: Readonly<Record<string, string>>;
+  readonly deployedAt: string;
+}
+
+export type RegistryChange =
+  | { kind: 'deployed'; fn: FunctionVersion }
+  | { kind: 'deleted'; name: string; version: number };
+
+/** Where deployed functions live: memory for one process, Redis for a cluster. */
+export interface FunctionRegistry {
+  /** Store a new version; `version` is assigned by the registry. */
+  put(fn: Omit<FunctionVersion, 'version' | 'deployedAt'>): Promise<FunctionVersion>;
+  get(name: string): Promise<FunctionVersion | undefined>;
+  list(): Promise<FunctionVersion[]>;
+  /** Remove a function; resolves to false when there was none. */
+  delete(name: string): Promise<boolean>;
+  /** Subscribe to changes made by this or any other node; returns an unsubscribe function. */
+  watch(listener: (change: RegistryChange) => void): () => void;
+  /** Last-known state without a round trip (kept in step by watch); undefined if not loaded. */
+  cached(name: string): FunctionVersion | undefined;
+  readonly kind: 'memory' | 'redis';
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A console line written by handler code. */
+export interface LogEntry {
+  /** Epoch ms. */
+  ts: number;
+  invocationId: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** What the sandbox needs to know about one invocation besides the event. */
+export interface InvocationMeta {
+  invocationId: string;
+  correlationId: string;
+  /** Epoch ms; the sandbox is destroyed when it passes. */
+  deadline: number;
+}
+
+export type StartKind = 'cold' | 'warm';
+
+export interface SandboxSuccess {
+  ok: true;
+  /** The handler's result, serialised as JSON (bounded by limits.maxResultBytes). */
+  resultJson: string;
+  start: StartKind;
+  durationMs: number;
+  logs: LogEntry[];
+}
+
+export interface SandboxFailure {
+  ok: false;
+  error: ErrorData;
+  start: StartKind;
+  durationMs: number;
+  logs: LogEntry[];
+}
+
+export type SandboxOutcome = SandboxSuccess | SandboxFailure;
+
+export interface SandboxStats {
+  /** Live instances per function name (warm = idle + busy). */
+  instances: Record<string, { idle: number; busy: number; version: number }>;
+  processes: { pid: number; instances: number; rssBytes: number }[];
+}
+
+/** Runs handler code. Implemented by sandbox/ (isolated-vm in supervised processes). */
+export interface SandboxRunner {
+  /** Run one invocation of `fn`, cold or warm; never throws for handler failures. */
+  invoke(fn: FunctionVersion, eventJson: string, meta: InvocationMeta): Promise<SandboxOutcome>;
+  /** A version became current: pre-warm minWarm instances and retire older versions' idle ones. */
+  activate(fn: FunctionVersion): Promise<void>;
+  /** A function was deleted: release all its instances once idle. */
+  remove(name: string): void;
+  stats(): SandboxStats;
+  ready(): Promise<void>;
+  /** Stop taking work, wait for in-flight invocations up to graceMs, then stop processes. */
+  close(graceMs: number): Promise<void>;
+}
+
+export type InvocationStatus = 'pending' | 'succeeded' | 'failed';
+
+/** The record of an async invocation, fetched by id. */
+export interface InvocationRecord {
+  id: string;
+  function: string;
+  version?: number;
+  status: InvocationStatus;
+  start?: StartKind;
+  durationMs?: number;
+  result?: unknown;
+  error?: ErrorData;
+  acceptedAt: string;
+  finishedAt?: string;
+}
+
+/** Recent console output per function, and async invocation records. */
+export interface ActivityStore {
+  appendLogs(fn: string, entries: LogEntry[]): Promise<void>;
+  /** Entries with ts > sinceTs (oldest first), at most `limit`. */
+  readLogs(fn: string, opts: { sinceTs?: number; limit: number; invocationId?: string }): Promise<LogEntry[]>;
+  putInvocation(rec: InvocationRecord): Promise<void>;
+  getInvocation(id: string): Promise<InvocationRecord | undefined>;
+  deleteFunction(fn: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,71 @@
+/**
+ * Types for handler authors. A function's `index.ts` default-exports a Handler:
+ *
+ *   import type { Handler } from 'faas-runtime/sdk';
+ *   const handler: Handler<{ name: string }> = async (event, ctx) => ({ hello: event.data.name });
+ *   export default handler;
+ *
+ * This module is type-only and is checked without Node's types: what it names is exactly what a
+ * sandbox offers (see sandbox/guest/bootstrap.ts for the runtime side).
+ */
+
+/** Any value that survives JSON: what events carry and handlers return. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** An HTTP request that triggered the function (direct invoke or webhook). */
+export interface HttpInfo {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+}
+
+/** CloudEvents-style envelope around every input, whatever its trigger. */
+export interface Event<T = Json> {
+  /** Unique id of this event (stable across redeliveries of the same input). */
+  id: string;
+  /** Where it came from, e.g. `/v1/functions/order-enricher/invoke` or `kafka://orders/3`. */
+  source: string;
+  /** What happened, e.g. `faas.invoke`, `faas.kafka.record`, `faas.cron.tick`. */
+  type: string;
+  /** When it happened (ISO 8601). */
+  time: string;
+  /** The payload. */
+  data: T;
+  /** Present when the event came over HTTP. */
+  http?: HttpInfo;
+}
+
+export interface Logger {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+export interface Context {
+  /** Id of this invocation; logs and metrics are tagged with it. */
+  readonly invocationId: string;
+  /** Correlation id carried across every hop of one request. */
+  readonly correlationId: string;
+  readonly functionName: string;
+  readonly functionVersion: number;
+  /** Epoch milliseconds after which the runtime destroys this invocation's sandbox. */
+  readonly deadline: number;
+  /** Milliseconds left before the deadline. */
+  remainingMs(): number;
+  /** The manifest's `env`. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Captured logging (the same stream as `console`). */
+  readonly log: Logger;
+}
+
+/** A handler: an async function of the event and the context, answering a JSON value. */
+export type Handler<In = Json, Out = Json | void> = (event: Event<In>, ctx: Context) => Promise<Out> | Out;
+
+/** What a webhook or HTTP-facing handler may answer to shape the response. */
+export interface HttpResponse {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: Json;
+}
