@@ -71,8 +71,10 @@ export class FaasError extends Error {
     this.details = options.details;
   }
 
+  /** Plain data for the wire: code, message, details and the guest error class (never a stack). */
   toData(): ErrorData {
     const data: ErrorData = { code: this.code, message: this.message };
+    if (this.guestName !== undefined) data.name = this.guestName;
     if (this.details !== undefined) data.details = this.details;
     return data;
   }

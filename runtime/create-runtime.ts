@@ -54,9 +54,8 @@ export function createRuntime(config: RuntimeConfig): Runtime {
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
   const metrics = new Metrics(runner);
   const deployer = new Deployer({ registry, bundle: bundleFunction, maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES, triggerTypes: TRIGGER_TYPES });
-  let gateway: FastifyInstance;
   const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, onError: (msg, err) => gateway.log.warn({ err }, msg) });
-  gateway = createGateway({
+  const gateway: FastifyInstance = createGateway({
     registry, runner, activity, invoker, deployer, metrics, lifecycle,
     apiToken: config.FAAS_API_TOKEN,
     maxBodyBytes: config.FAAS_MAX_BODY_BYTES,

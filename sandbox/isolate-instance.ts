@@ -94,15 +94,15 @@ export class IsolateInstance {
     try {
       const context = await isolate.createContext();
       const timers = new Set<NodeJS.Timeout>();
-      // Filled in below; the timer callback needs the guest's fireTimer reference.
-      let fire: ivm.Reference<(id: number) => void> | undefined;
+      // Set below; the timer callback needs the guest's fireTimer reference.
+      const fireBox: { ref?: ivm.Reference<(id: number) => void> } = {};
       // A Callback, not a Reference: a Reference passed with `arguments: { reference: true }` is
       // wrapped again and its applyIgnored silently calls nothing (pinned in test/sandbox).
       const timerHost = new ivm.Callback(
         (id: number, ms: number) => {
           const handle = setTimeout(() => {
             timers.delete(handle);
-            fire?.applyIgnored(undefined, [id]);
+            fireBox.ref?.applyIgnored(undefined, [id]);
           }, ms);
           timers.add(handle);
         },
@@ -116,13 +116,15 @@ export class IsolateInstance {
         api.get('invoke', { reference: true }),
         api.get('fireTimer', { reference: true }),
       ]);
-      fire = fireRef as ivm.Reference<(id: number) => void>;
+      const fire = fireRef as ivm.Reference<(id: number) => void>;
+      fireBox.ref = fire;
 
       const cached = cache.get(spec.digest);
-      const script = await isolate.compileScript(spec.code, {
+      // The typings omit it, but compileScript returns the produced cache on the script (documented).
+      const script = (await isolate.compileScript(spec.code, {
         filename: `fn:///${spec.name}/v${spec.version}.js`,
         ...(cached ? { cachedData: cached } : { produceCachedData: true }),
-      });
+      })) as ivm.Script & ivm.CachedDataResult;
       if (!cached && script.cachedData) cache.set(spec.digest, script.cachedData);
 
       let exportsRef: ivm.Reference<unknown>;

@@ -4,10 +4,10 @@
  * envelope, bounds the deadline, runs the sandbox, and records metrics, logs and async outcomes.
  */
 import { randomUUID } from 'node:crypto';
-import { FaasError } from '../core/errors.ts';
+import { FaasError, type ErrorData } from '../core/errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
-import type { ActivityStore, FunctionRegistry, FunctionVersion, SandboxRunner, StartKind } from './ports.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind } from './ports.ts';
 
 export interface HttpInfo {
   method: string;
@@ -80,8 +80,9 @@ export class Invoker {
     };
     const outcome = await this.deps.runner.invoke(fn, JSON.stringify(event), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
     this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
-    if (outcome.logs.length > 0) {
-      this.deps.activity.appendLogs(name, outcome.logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
+    const logs = outcome.ok ? outcome.logs : [...outcome.logs, failureLine(invocationId, outcome.error)];
+    if (logs.length > 0) {
+      this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
     }
     const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
     return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
@@ -120,4 +121,11 @@ export class Invoker {
       .catch((err: unknown) => this.deps.onError?.('storing an async outcome failed', err));
     return { invocationId };
   }
+}
+
+/** A failed invocation leaves one error line in the function's logs, with the guest stack if any. */
+function failureLine(invocationId: string, error: ErrorData): LogEntry {
+  const head = `[faas] invocation failed: ${error.code}: ${error.name ? `${error.name}: ` : ''}${error.message}`;
+  const stack = error.stack?.split('\n').slice(1).join('\n');
+  return { ts: Date.now(), invocationId, level: 'error', message: stack ? `${head}\n${stack}` : head };
 }
