@@ -39,32 +39,44 @@ export type InstanceOutcome =
   | { ok: true; resultJson: string; logs: LogEntry[] }
   | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
 
-/** Compiled code per function version (by digest), shared by all isolates of one process. */
+/**
+ * Compiled code per function version (by digest), shared by all isolates of one process. The first
+ * cold start of a digest compiles without producing a cache (producing costs more than it saves
+ * once); the second produces it; later ones consume it.
+ */
 export class CodeCache {
   private readonly entries = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
-  get(digest: string): ivm.ExternalCopy<ArrayBuffer> | undefined {
-    return this.entries.get(digest);
+  private readonly seen = new Set<string>();
+  /** Options for compiling `digest` now, per the policy above. */
+  compileOptions(digest: string): ivm.CachedDataOptions {
+    const data = this.entries.get(digest);
+    if (data) return { cachedData: data };
+    if (this.seen.has(digest)) return { produceCachedData: true };
+    this.seen.add(digest);
+    return {};
   }
-  set(digest: string, data: ivm.ExternalCopy<ArrayBuffer>): void {
-    this.entries.set(digest, data);
+  store(digest: string, data: ivm.ExternalCopy<ArrayBuffer> | undefined): void {
+    if (data && !this.entries.has(digest)) this.entries.set(digest, data);
   }
   delete(digest: string): void {
     this.entries.get(digest)?.release();
     this.entries.delete(digest);
+    this.seen.delete(digest);
   }
   get size(): number {
     return this.entries.size;
   }
 }
 
+const BOOTSTRAP_DIGEST = 'faas:guest-bootstrap';
 let bootstrapSource: string | undefined;
 
-/** The guest bootstrap as plain JS (types stripped once per process). */
+/** The guest bootstrap as minified JS evaluating to its `install` function (built once per process). */
 export function guestBootstrapSource(): string {
   if (bootstrapSource === undefined) {
     const ts = readFileSync(new URL('./guest/bootstrap.ts', import.meta.url), 'utf8');
-    const js = esbuild.transformSync(ts, { loader: 'ts', format: 'iife', globalName: '__faasBootstrap', target: 'es2023' }).code;
-    bootstrapSource = `${js}\nreturn __faasBootstrap.install($0);`;
+    const js = esbuild.transformSync(ts, { loader: 'ts', format: 'iife', globalName: '__faasBootstrap', target: 'es2023', minify: true }).code;
+    bootstrapSource = `(function () { ${js}; return __faasBootstrap.install; })()`;
   }
   return bootstrapSource;
 }
@@ -92,7 +104,7 @@ export class IsolateInstance {
   static async create(spec: InstanceSpec, cache: CodeCache): Promise<IsolateInstance> {
     const isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb });
     try {
-      const context = await isolate.createContext();
+      const context = isolate.createContextSync();
       const timers = new Set<NodeJS.Timeout>();
       // Set below; the timer callback needs the guest's fireTimer reference.
       const fireBox: { ref?: ivm.Reference<(id: number) => void> } = {};
@@ -100,37 +112,37 @@ export class IsolateInstance {
       // wrapped again and its applyIgnored silently calls nothing (pinned in test/sandbox).
       const timerHost = new ivm.Callback(
         (id: number, ms: number) => {
+          // Clamped: Node fires delays above 2^31-1 ms at once. No timer outlives its invocation anyway.
           const handle = setTimeout(() => {
             timers.delete(handle);
             fireBox.ref?.applyIgnored(undefined, [id]);
-          }, ms);
+          }, Math.min(ms, 2 ** 31 - 1));
           timers.add(handle);
         },
         { ignored: true },
       );
-      const api = (await context.evalClosure(guestBootstrapSource(), [timerHost], {
-        result: { reference: true },
-      })) as ivm.Reference<Record<string, unknown>>;
-      const [setHandler, invokeRef, fireRef] = await Promise.all([
-        api.get('setHandler', { reference: true }),
-        api.get('invoke', { reference: true }),
-        api.get('fireTimer', { reference: true }),
-      ]);
-      const fire = fireRef as ivm.Reference<(id: number) => void>;
+      // The bootstrap steps are tiny: run them synchronously (measured faster than the async hops);
+      // compiling and running the bundle, which can be large, stay async.
+      const bootstrap = isolate.compileScriptSync(guestBootstrapSource(), { filename: 'faas:///bootstrap.js', ...cache.compileOptions(BOOTSTRAP_DIGEST) }) as ivm.Script & ivm.CachedDataResult;
+      cache.store(BOOTSTRAP_DIGEST, bootstrap.cachedData);
+      const install = bootstrap.runSync(context, { reference: true }) as ivm.Reference<(host: unknown) => Record<string, unknown>>;
+      const api: ivm.Reference<Record<string, unknown>> = install.applySync(undefined, [timerHost], { result: { reference: true } });
+      const setHandler = api.getSync('setHandler', { reference: true }) as ivm.Reference<(...a: unknown[]) => void>;
+      const invokeRef = api.getSync('invoke', { reference: true }) as IsolateInstance['invokeRef'];
+      const fire = api.getSync('fireTimer', { reference: true }) as ivm.Reference<(id: number) => void>;
       fireBox.ref = fire;
 
-      const cached = cache.get(spec.digest);
       // The typings omit it, but compileScript returns the produced cache on the script (documented).
       const script = (await isolate.compileScript(spec.code, {
         filename: `fn:///${spec.name}/v${spec.version}.js`,
-        ...(cached ? { cachedData: cached } : { produceCachedData: true }),
+        ...cache.compileOptions(spec.digest),
       })) as ivm.Script & ivm.CachedDataResult;
-      if (!cached && script.cachedData) cache.set(spec.digest, script.cachedData);
+      cache.store(spec.digest, script.cachedData);
 
       let exportsRef: ivm.Reference<unknown>;
       try {
         exportsRef = await script.run(context, { reference: true, timeout: spec.initTimeoutMs });
-        await (setHandler as ivm.Reference<(...a: unknown[]) => void>).apply(
+        setHandler.applySync(
           undefined,
           [exportsRef.derefInto(), JSON.stringify(spec.env), JSON.stringify({ name: spec.name, version: spec.version })],
           { timeout: spec.initTimeoutMs },
@@ -138,7 +150,7 @@ export class IsolateInstance {
       } catch (err) {
         throw new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
       }
-      return new IsolateInstance(spec, isolate, invokeRef as IsolateInstance['invokeRef'], fire, timers);
+      return new IsolateInstance(spec, isolate, invokeRef, fire, timers);
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err instanceof InitError ? err : new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
@@ -176,10 +188,14 @@ export class IsolateInstance {
       }
       return { ok: true, resultJson: payload, logs };
     } catch (err) {
-      // Sync timeouts leave the isolate in an unknown state: destroy it either way.
+      // Sync timeouts leave the isolate in an unknown state: destroy it either way. An isolate that
+      // is disposed although we did not kill it hit its memory limit (isolated-vm then rejects
+      // pending promises with messages like "Promise was abandoned", not "memory limit").
       const error = this.killed === 'timeout' || isTimeoutError(err)
         ? { code: 'FAAS_TIMEOUT' as const, message: `invocation passed its deadline of ${remaining} ms; the sandbox was destroyed` }
-        : guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
+        : this.killed === undefined && this.isolate.isDisposed
+          ? { code: 'FAAS_MEMORY_LIMIT' as const, message: `the handler exceeded its memory limit of ${this.spec.memoryMb} MB; the sandbox was destroyed` }
+          : guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
       this.dispose();
       return { ok: false, error, logs: [], lost: true };
     } finally {
@@ -191,8 +207,15 @@ export class IsolateInstance {
 
   heapBytes(): number {
     if (!this.alive) return 0;
-    const s = this.isolate.getHeapStatisticsSync();
-    return s.used_heap_size + s.externally_allocated_size;
+    try {
+      const s = this.isolate.getHeapStatisticsSync();
+      return s.used_heap_size + s.externally_allocated_size;
+    } catch {
+      // While isolated-vm tears an isolate down for its memory limit, isDisposed can still read
+      // false but every call throws. Unguarded, that killed the whole sandbox process (pinned in
+      // test/sandbox/heap-stats.test.ts).
+      return 0;
+    }
   }
 
   get invocationCount(): number {

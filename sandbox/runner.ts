@@ -294,6 +294,11 @@ export class IsolateRunner implements SandboxRunner {
     if (pool.instances.delete(inst)) inst.proc.instances--;
     const i = pool.idle.indexOf(inst);
     if (i >= 0) pool.idle.splice(i, 1);
+    // A retired version's source and compiled code leave the process with its last instance there;
+    // the current version's stay, so the next cold start of it skips compilation.
+    const digest = inst.fn.digest;
+    const stillUsed = pool.current?.digest === digest || [...pool.instances].some((o) => o.proc === inst.proc && o.fn.digest === digest);
+    if (!stillUsed) inst.proc.forget(digest);
   }
 
   private topUp(pool: Pool): void {

@@ -48,18 +48,36 @@ export function install(timerHost: HostFn): Record<string, unknown> {
   let nextTimer = 1;
   const timers = new mapCtor<number, () => void>();
 
+  /** String(x) that cannot throw (null-prototype objects, throwing getters, revoked proxies). */
+  function safeString(x: unknown): string {
+    try {
+      return StringCtor(x);
+    } catch {
+      return '[unprintable value]';
+    }
+  }
+
+  /** UTF-8 byte length, without TextEncoder (the sandbox has none). */
+  function utf8Bytes(text: string): number {
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xdc00 ? 2 : c >= 0xdc00 && c < 0xe000 ? 2 : 3;
+    }
+    return n;
+  }
+
   function render(args: unknown[]): string {
     let out = '';
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
       let s: string;
       if (typeof a === 'string') s = a;
-      else if (a instanceof ErrorCtor) s = a.stack ?? `${a.name}: ${a.message}`;
       else {
         try {
-          s = stringify(a) ?? StringCtor(a);
+          s = a instanceof ErrorCtor ? (a.stack ?? `${a.name}: ${a.message}`) : (stringify(a) ?? StringCtor(a));
         } catch {
-          s = StringCtor(a);
+          s = safeString(a);
         }
       }
       out += (i > 0 ? ' ' : '') + s;
@@ -69,11 +87,12 @@ export function install(timerHost: HostFn): Record<string, unknown> {
 
   function write(level: Level, args: unknown[]): void {
     const text = render(args);
-    if (logBytes + text.length > maxLogBytes) {
+    const bytes = utf8Bytes(text);
+    if (logBytes + bytes > maxLogBytes) {
       droppedLogs++;
       return;
     }
-    logBytes += text.length;
+    logBytes += bytes;
     logs[logs.length] = [now(), level, text];
   }
 
@@ -101,11 +120,23 @@ export function install(timerHost: HostFn): Record<string, unknown> {
     void Promise.resolve().then(fn);
   };
 
+  /** Plain data of whatever was thrown; reading a hostile value must not throw again. */
   function errorJson(code: string, err: unknown): string {
-    if (err instanceof ErrorCtor) {
-      return stringify({ code, name: err.name, message: err.message, stack: err.stack });
+    let name = 'Error';
+    let message: string;
+    let stack: string | undefined;
+    try {
+      if (err instanceof ErrorCtor) {
+        name = safeString(err.name);
+        message = safeString(err.message);
+        stack = typeof err.stack === 'string' ? err.stack : undefined;
+      } else {
+        message = safeString(err);
+      }
+    } catch {
+      message = '[unprintable thrown value]';
     }
-    return stringify({ code, name: 'Error', message: StringCtor(err) });
+    return stringify({ code, name, message, stack });
   }
 
   function finish(status: 'ok' | 'err', payload: string): GuestOutcome {
@@ -131,7 +162,12 @@ export function install(timerHost: HostFn): Record<string, unknown> {
       const fn = timers.get(id);
       if (fn === undefined) return;
       timers.delete(id);
-      fn();
+      try {
+        fn();
+      } catch (err) {
+        // Nobody awaits a timer callback: say so in the invocation's log rather than lose it.
+        write('error', ['Uncaught exception in a setTimeout callback:', err]);
+      }
     },
 
     async invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {

@@ -74,7 +74,9 @@ process.on('message', (msg: HostMessage) => {
       load(msg);
       break;
     case 'invoke':
-      void invoke(msg);
+      invoke(msg).catch((err: unknown) => {
+        send({ t: 'result', invocationId: msg.invocationId, ok: false, error: { code: 'FAAS_INTERNAL', message: String(err) }, logs: [], durationMs: 0, lost: true });
+      });
       break;
     case 'dispose': {
       const p = instances.get(msg.instanceId);
@@ -87,7 +89,7 @@ process.on('message', (msg: HostMessage) => {
       cache.delete(msg.digest);
       break;
     case 'stats':
-      void stats(msg.rid);
+      stats(msg.rid).catch(() => send({ t: 'stats', rid: msg.rid, rssBytes: process.memoryUsage.rss(), instances: instances.size, heapBytes: 0 }));
       break;
   }
 });
