@@ -27,6 +27,13 @@ faas_node24() {
     return 0
   fi
 
+  # npm reads its global npmrc from the running Node's prefix. Swapping Node would silently drop the
+  # machine's global settings (a CA file, a registry mirror, a proxy), so keep pointing at the old one.
+  local prev_global=""
+  if command -v npm >/dev/null 2>&1; then
+    prev_global="$(npm config get globalconfig 2>/dev/null || true)"
+  fi
+
   local arch
   case "$(uname -m)" in
     x86_64 | amd64) arch=x64 ;;
@@ -48,6 +55,9 @@ faas_node24() {
   fi
   export PATH="$pkg/bin:$PATH"
   export npm_config_nodedir="$pkg"
+  if [ -n "$prev_global" ] && [ -f "$prev_global" ] && [ -z "${npm_config_globalconfig:-}" ]; then
+    export npm_config_globalconfig="$prev_global"
+  fi
   hash -r 2>/dev/null || true
 }
 
