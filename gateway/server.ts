@@ -40,6 +40,11 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
     forceCloseConnections: 'idle',
   });
   app.setErrorHandler(errorHandler);
+  // While draining, every response closes its connection: server.close() then finishes as soon as
+  // the last in-flight response is out, instead of waiting for keep-alive connections to time out.
+  app.addHook('onSend', async (_req, reply) => {
+    if (deps.lifecycle.state === 'draining') reply.header('connection', 'close');
+  });
   app.setNotFoundHandler((req, reply) => sendError(reply, new FaasError('FAAS_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   void app.register(async (scope) => healthRoutes(scope, deps));

@@ -107,7 +107,11 @@ describe('npm start + faas CLI', () => {
     const res = await inflight;
     expect(res.status).toBe(200);
     expect(await res.json()).toBe('finished');
+    const answeredAt = Date.now();
     expect(await exited).toBe(0);
+    // Draining closes connections after their last response, so the exit follows promptly
+    // (well inside the 5 s grace period, which would otherwise be spent on keep-alive sockets).
+    expect(Date.now() - answeredAt).toBeLessThan(2500);
     expect(output).toMatch(/SIGTERM: draining/);
   });
 });

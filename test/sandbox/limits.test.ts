@@ -77,6 +77,17 @@ describe('memory and stack', () => {
     await expectColdAndServing(bomb);
   });
 
+  it.each(['one-huge', 'many', 'string'])('memory outside the heap (%s) → FAAS_HANDLER_ERROR (RangeError); the sandbox process survives', async (bomb) => {
+    const buffers = await deploy('buffer-bomb', { manifest: { limits: { memoryMb: 32 } } });
+    const restartsBefore = runner.processRestarts;
+
+    const error = failureOf(await invoke(runner, buffers, { bomb }, 10_000), 'FAAS_HANDLER_ERROR');
+
+    expect(error.name).toBe('RangeError');
+    expect(runner.processRestarts).toBe(restartsBefore);
+    await bystander.expectStillServes();
+  });
+
   it('unbounded recursion → FAAS_HANDLER_ERROR (RangeError); the function still serves', async () => {
     const recursion = await deploy('recursion');
     await warm(recursion);
