@@ -29,6 +29,8 @@ export interface DeployResult {
   digest: string;
   deployedAt: string | number;
   bytes: number;
+  /** True when the bundle and manifest equal the current version's: nothing was deployed. */
+  unchanged?: boolean;
 }
 
 export interface FunctionSummary {

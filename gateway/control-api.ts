@@ -54,8 +54,8 @@ export async function controlApi(app: FastifyInstance, deps: ControlApiDeps): Pr
     },
     async (req, reply) => {
       const existed = deps.registry.cached(req.params.name) !== undefined;
-      const { fn, bytes } = await deps.deployer.deploy(req.params.name, req.body);
-      return reply.code(existed ? 200 : 201).send({ name: fn.name, version: fn.version, digest: fn.digest, deployedAt: fn.deployedAt, bytes });
+      const { fn, bytes, unchanged } = await deps.deployer.deploy(req.params.name, req.body);
+      return reply.code(existed ? 200 : 201).send({ name: fn.name, version: fn.version, digest: fn.digest, deployedAt: fn.deployedAt, bytes, unchanged });
     },
   );
 

@@ -13,6 +13,9 @@ import * as esbuild from 'esbuild';
 import type { ErrorData } from '../core/errors.ts';
 import type { LogEntry } from '../scheduler/ports.ts';
 import type { GuestOutcome } from './guest/bootstrap.ts';
+import type { InvokeSpec } from './protocol.ts';
+
+export type { InvokeSpec };
 
 export interface InstanceSpec {
   name: string;
@@ -25,15 +28,6 @@ export interface InstanceSpec {
   initTimeoutMs: number;
 }
 
-export interface InvokeSpec {
-  invocationId: string;
-  correlationId: string;
-  eventJson: string;
-  /** Epoch ms. */
-  deadline: number;
-  maxResultBytes: number;
-  maxLogBytes: number;
-}
 
 export type InstanceOutcome =
   | { ok: true; resultJson: string; logs: LogEntry[] }

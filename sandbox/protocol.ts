@@ -18,15 +18,20 @@ export interface LoadMessage {
   initTimeoutMs: number;
 }
 
-export interface InvokeMessage {
-  t: 'invoke';
-  instanceId: number;
+/** One invocation as an isolate instance receives it. */
+export interface InvokeSpec {
   invocationId: string;
   correlationId: string;
   eventJson: string;
+  /** Epoch ms. */
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
+}
+
+export interface InvokeMessage extends InvokeSpec {
+  t: 'invoke';
+  instanceId: number;
 }
 
 export type HostMessage =

@@ -30,7 +30,12 @@ export class Deployer {
     this.deps = deps;
   }
 
-  async deploy(name: string, req: DeployRequest): Promise<{ fn: FunctionVersion; bytes: number }> {
+  /**
+   * Store a new version, or, when the bundle and the manifest equal the current version's, return
+   * that version unchanged (a repeated deploy is a no-op: replicas starting with the same examples,
+   * CI re-running a deploy step).
+   */
+  async deploy(name: string, req: DeployRequest): Promise<{ fn: FunctionVersion; bytes: number; unchanged: boolean }> {
     const manifest = parseManifest(req.manifest);
     if (manifest.name !== name) {
       throw new FaasError('FAAS_BODY_INVALID', `the URL names "${name}" but manifest.name is "${manifest.name}"`);
@@ -41,7 +46,11 @@ export class Deployer {
       }
     }
     const bundle = await this.deps.bundle({ entry: manifest.entry, files: req.files, maxBytes: this.deps.maxBundleBytes });
+    const current = await this.deps.registry.get(name);
+    if (current !== undefined && current.digest === bundle.digest && JSON.stringify(current.manifest) === JSON.stringify(manifest)) {
+      return { fn: current, bytes: bundle.bytes, unchanged: true };
+    }
     const fn = await this.deps.registry.put({ name, digest: bundle.digest, manifest, code: bundle.code, files: req.files });
-    return { fn, bytes: bundle.bytes };
+    return { fn, bytes: bundle.bytes, unchanged: false };
   }
 }

@@ -31,7 +31,8 @@ export const register: RegisterCommand = (program, cli) => {
         cli.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         return;
       }
-      cli.stdout.write(`deployed ${result.name} v${result.version} (sha256 ${result.digest.slice(0, 8)}, ${formatBytes(result.bytes)})\n`);
+      const what = result.unchanged ? 'unchanged' : 'deployed';
+      cli.stdout.write(`${what} ${result.name} v${result.version} (sha256 ${result.digest.slice(0, 8)}, ${formatBytes(result.bytes)})\n`);
     });
 };
 

@@ -81,6 +81,7 @@ describe('npm start + faas CLI', () => {
     await writeFile(path.join(dir, 'index.ts'), 'export default async (e: { data: number }) => e.data * 2;');
     const deployed = await faas('deploy', dir);
     expect(deployed.stdout).toMatch(/deployed e2e-double v1/);
+    expect((await faas('deploy', dir)).stdout).toMatch(/^unchanged e2e-double v1 /);
     expect((await faas('invoke', 'e2e-double', '--data', '21')).stdout.trim()).toBe('42');
 
     expect((await faas('rm', 'e2e-double')).code).toBe(0);

@@ -54,6 +54,16 @@ describe('control API', () => {
     expect(after.json().error.code).toBe('FAAS_FUNCTION_NOT_FOUND');
   });
 
+  it('treats a repeated identical deploy as a no-op, and a changed manifest as a new version', async () => {
+    const name = uniqueName('same');
+    const first = await deploy(name, 'export default () => 1');
+    const again = await deploy(name, 'export default () => 1');
+    expect([again.statusCode, again.json().version, again.json().unchanged]).toEqual([200, 1, true]);
+    expect(again.json().digest).toBe(first.json().digest);
+    const changed = await deploy(name, 'export default () => 1', { limits: { timeoutMs: 5000 } });
+    expect([changed.json().version, changed.json().unchanged]).toEqual([2, false]);
+  });
+
   it('runs async invocations and serves their outcome by id', async () => {
     const name = uniqueName('slow');
     await deploy(name, 'export default async (e) => { await new Promise(r => setTimeout(r, 50)); return e.data * 2 }');
