@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { FaasError } from './errors.ts';
+import { triggerSchema } from './trigger-specs.ts';
+
+export type { TriggerSpec, TriggerType } from './trigger-specs.ts';
 
 export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,16 +55,6 @@ const deadLetter = z
   })
   .prefault({});
 
-const triggerBase = { description: z.string().max(500).optional() };
-
-/** Trigger declarations. Their options are validated here; each `type` is run by one plugin in triggers/. */
-export const triggerSchema = z.discriminatedUnion('type', [
-  z.looseObject({ type: z.literal('topic'), topic: z.string().min(1).max(249), ...triggerBase }),
-  z.looseObject({ type: z.literal('cron'), schedule: z.string().min(1), ...triggerBase }),
-  z.looseObject({ type: z.literal('webhook'), path: z.string().min(1), ...triggerBase }),
-  z.looseObject({ type: z.literal('lag'), topic: z.string().min(1).max(249), ...triggerBase }),
-]);
-
 export const manifestSchema = z.strictObject({
   $schema: z.string().optional(),
   name: z.string().regex(FUNCTION_NAME, 'lower-case letters, digits and dashes, starting with a letter, at most 63').describe('Function name, unique in the cluster.'),
@@ -81,7 +74,6 @@ export const manifestSchema = z.strictObject({
 
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type Manifest = z.output<typeof manifestSchema>;
-export type TriggerSpec = Manifest['triggers'][number];
 
 /** Validate a manifest; the error lists every problem as `path: message`. */
 export function parseManifest(input: unknown): Readonly<Manifest> {

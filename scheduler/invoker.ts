@@ -24,6 +24,12 @@ export interface InvokeInput {
   correlationId?: string;
   source?: string;
   type?: string;
+  /** Event id; stable across redeliveries of the same input (e.g. topic/partition/offset). Default: the invocation id. */
+  eventId?: string;
+  /** When the event happened (ISO 8601). Default: now. */
+  time?: string;
+  /** Trigger-specific attributes merged into the event, e.g. { kafka: {...} } or { schedule: {...} }. */
+  extensions?: Record<string, unknown>;
   /** A caller may shorten the deadline, never extend it beyond limits.timeoutMs. */
   timeoutMs?: number;
 }
@@ -71,10 +77,11 @@ export class Invoker {
     const correlationId = input.correlationId ?? invocationId;
     const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
     const event = {
-      id: invocationId,
+      ...input.extensions,
+      id: input.eventId ?? invocationId,
       source: input.source ?? `/v1/functions/${name}/invoke`,
       type: input.type ?? 'faas.invoke',
-      time: new Date().toISOString(),
+      time: input.time ?? new Date().toISOString(),
       data: input.data ?? null,
       ...(input.http ? { http: input.http } : {}),
     };

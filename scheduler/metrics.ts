@@ -4,13 +4,15 @@
  */
 import client from 'prom-client';
 import type { SandboxRunner, StartKind } from './ports.ts';
+import type { TriggerMetrics } from './trigger-source.ts';
 
-export class Metrics {
+export class Metrics implements TriggerMetrics {
   readonly registry = new client.Registry();
   private readonly invocations: client.Counter<'function' | 'outcome' | 'start'>;
   private readonly errors: client.Counter<'function' | 'code'>;
   private readonly coldStarts: client.Counter<'function'>;
   private readonly duration: client.Histogram<'function' | 'start'>;
+  private readonly triggerEvents: client.Counter<'function' | 'trigger' | 'outcome'>;
 
   constructor(runner: SandboxRunner & { processRestarts?: number }) {
     const registers = [this.registry];
@@ -23,6 +25,12 @@ export class Metrics {
       help: 'Invocation latency inside the runtime, cold start included.',
       labelNames: ['function', 'start'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.triggerEvents = new client.Counter({
+      name: 'faas_trigger_events_total',
+      help: 'Trigger events by outcome: success, retry, dead-letter, missed, skipped, rejected, replayed.',
+      labelNames: ['function', 'trigger', 'outcome'],
       registers,
     });
     new client.Gauge({
@@ -54,6 +62,10 @@ export class Metrics {
         this.set(runner.processRestarts ?? 0);
       },
     });
+  }
+
+  triggerEvent(fn: string, trigger: string, outcome: string, count = 1): void {
+    this.triggerEvents.inc({ function: fn, trigger, outcome }, count);
   }
 
   recordInvocation(fn: string, start: StartKind, durationMs: number, errorCode?: string): void {

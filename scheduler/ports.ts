@@ -125,3 +125,30 @@ export interface ActivityStore {
   deleteFunction(fn: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Claim-once keys with a time to live: the first claim of a key wins until it expires. Cron uses it
+ * as the per-tick fence (function + scheduled time), webhooks for replay ids. Memory for one process;
+ * Redis (SET NX PX) for a cluster.
+ */
+export interface FenceStore {
+  /** True when this caller is the first to claim `key` within `ttlMs`. */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  /** Give a claim back (e.g. the work it guarded could not be queued, so a retry may claim it). */
+  release(key: string): Promise<void>;
+}
+
+/** Time, injectable so time-based triggers are tested without sleeping. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
