@@ -1,0 +1,199 @@
+/**
+ * The event log on Kafka (kafkajs 2.2.4). One consumer per subscription (its own group member), a
+ * shared idempotent producer, and an admin client for topics and offsets.
+ *
+ * Commit discipline: eachBatch runs with autoCommit and auto-resolve off. A commit resolves the
+ * offset before it and commits it at once, so what the trigger reports done is what the group
+ * holds; records not committed are fetched again (kafkajs refetches from the last resolved
+ * offset). `isActive()` is false once the consumer stops or the batch is stale after a rebalance,
+ * and a commit then is skipped: a revoked partition is never committed.
+ */
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import type { EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
+import { partitionForKey } from './partitioner.ts';
+
+export interface KafkaEventLogOptions {
+  brokers: string[];
+  clientId?: string;
+  /** Partitions of topics this log creates. Default 1. */
+  defaultPartitions?: number;
+  /** Consumer session timeout. Default 10 000 ms (a dead member's partitions move after this). */
+  sessionTimeoutMs?: number;
+  /** How long a fetch waits for data. Default 100 ms (latency over throughput for triggers). */
+  maxWaitMs?: number;
+  onLog?: (level: 'warn' | 'error', message: string) => void;
+}
+
+export class KafkaEventLog implements EventLog {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly options: KafkaEventLogOptions;
+  private readonly consumers = new Set<Consumer>();
+  private readonly partitionCounts = new Map<string, { n: number; at: number }>();
+  private roundRobin = 0;
+  private connected: Promise<void> | undefined;
+
+  constructor(options: KafkaEventLogOptions) {
+    this.options = options;
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'faas-runtime',
+      brokers: options.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        const level = entry.level === logLevel.ERROR ? 'error' : 'warn';
+        options.onLog?.(level, `${entry.namespace}: ${entry.log.message}`);
+      },
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    this.admin = this.kafka.admin();
+  }
+
+  ready(): Promise<void> {
+    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    return this.connected;
+  }
+
+  async ensureTopic(topic: string, partitions = this.options.defaultPartitions ?? 1): Promise<void> {
+    await this.ready();
+    const existing = await this.admin.listTopics();
+    if (existing.includes(topic)) return;
+    try {
+      await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    } catch (err) {
+      if (!/already exists/i.test((err as Error).message)) throw err;
+    }
+  }
+
+  /**
+   * Partitions are chosen here (murmur2 of the key, as Kafka's default partitioner; round-robin for
+   * null keys) and sent explicitly, so the answer names each record's exact partition and offset.
+   */
+  async produce(topic: string, records: ProducedRecord[]): Promise<{ partition: number; offset: string }[]> {
+    await this.ready();
+    const n = await this.partitionCount(topic);
+    const partitions = records.map((r) => r.partition ?? (r.key != null ? partitionForKey(Buffer.from(r.key), n) : this.roundRobin++ % n));
+    const meta = await this.producer.send({
+      topic,
+      acks: -1,
+      messages: records.map((r, i) => ({ key: r.key ?? null, value: r.value, headers: r.headers ?? {}, partition: partitions[i] as number })),
+    });
+    // kafkajs reports a base offset per partition; records of one partition keep their send order.
+    const next = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? '0')]));
+    return partitions.map((partition) => {
+      const offset = next.get(partition) ?? 0n;
+      next.set(partition, offset + 1n);
+      return { partition, offset: String(offset) };
+    });
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    await this.ready();
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 5)),
+      maxWaitTimeInMs: this.options.maxWaitMs ?? 100,
+      allowAutoTopicCreation: true,
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+    this.consumers.add(consumer);
+    if (typeof options.start === 'object') await this.seekNewGroupToTimestamp(options.groupId, options.topic, options.start.timestamp);
+    await consumer.connect();
+    await consumer.subscribe({ topic: options.topic, fromBeginning: options.start === 'earliest' });
+    consumer.on(consumer.events.CRASH, (e) => options.onError?.(e.payload.error));
+    const maxRecords = options.maxBatchRecords ?? 500;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, options.partitionsConcurrently ?? 1),
+      eachBatch: async (payload: EachBatchPayload) => {
+        const { batch } = payload;
+        if (batch.isEmpty()) return;
+        const records: LogRecord[] = batch.messages.slice(0, maxRecords).map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ?? null,
+          value: m.value ?? null,
+          headers: decodeHeaders(m.headers),
+          timestamp: m.timestamp,
+        }));
+        const isActive = () => payload.isRunning() && !payload.isStale();
+        try {
+          await options.onBatch(
+            { topic: batch.topic, partition: batch.partition, records },
+            {
+              isActive,
+              heartbeat: () => payload.heartbeat(),
+              commit: async (nextOffset) => {
+                if (!isActive()) return;
+                payload.resolveOffset(String(BigInt(nextOffset) - 1n));
+                await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset }]);
+              },
+            },
+          );
+        } catch (err) {
+          options.onError?.(err);
+          throw err; // kafkajs retries the batch (it was not resolved) with its backoff
+        }
+      },
+    });
+    return {
+      groupId: options.groupId,
+      stop: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect(); // waits for the running batch, then leaves the group
+      },
+    };
+  }
+
+  async offsets(groupId: string, topic: string): Promise<PartitionLag[]> {
+    await this.ready();
+    const [committed, ends] = await Promise.all([this.admin.fetchOffsets({ groupId, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]);
+    const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    return ends
+      .map((e) => {
+        const c = byPartition.get(e.partition);
+        return { partition: e.partition, committed: c === undefined || c === '-1' ? null : c, start: e.low, end: e.high };
+      })
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => undefined)));
+    this.consumers.clear();
+    await Promise.all([this.producer.disconnect().catch(() => undefined), this.admin.disconnect().catch(() => undefined)]);
+  }
+
+  /** A new group starting at a time: set its offsets before it joins (allowed while it has no members). */
+  private async seekNewGroupToTimestamp(groupId: string, topic: string, timestamp: number): Promise<void> {
+    const current = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const fresh = (current[0]?.partitions ?? []).every((p) => p.offset === '-1');
+    if (!fresh) return;
+    const partitions = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+    await this.admin.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: p.offset })) });
+  }
+
+  /** Partition count of a topic (created on first use), cached for a few seconds. */
+  private async partitionCount(topic: string): Promise<number> {
+    const cached = this.partitionCounts.get(topic);
+    if (cached !== undefined && Date.now() - cached.at < 5000) return cached.n;
+    await this.ensureTopic(topic);
+    const meta = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const n = Math.max(1, meta.topics[0]?.partitions.length ?? 1);
+    this.partitionCounts.set(topic, { n, at: Date.now() });
+    return n;
+  }
+}
+
+function decodeHeaders(headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    out[k] = (Array.isArray(v) ? v[v.length - 1] : v)?.toString() ?? '';
+  }
+  return out;
+}
