@@ -36,10 +36,16 @@ export const ERROR_CATALOG = {
   FAAS_MEMORY_LIMIT: { retriable: false, userFault: true, summary: 'The handler exceeded its memory limit; its sandbox was destroyed.' },
   FAAS_RESULT_TOO_LARGE: { retriable: false, userFault: true, summary: 'The handler\'s result exceeds limits.maxResultBytes.' },
   FAAS_RESULT_INVALID: { retriable: false, userFault: true, summary: 'The handler\'s result cannot be serialised to JSON.' },
+  FAAS_RECORD_UNDECODABLE: { retriable: false, userFault: true, summary: 'A topic record\'s value does not decode with the trigger\'s encoding; it goes to the dead-letter topic without retries.' },
   FAAS_SANDBOX_CRASHED: { retriable: true, userFault: false, summary: 'The sandbox process died during the invocation; it was replaced.' },
   FAAS_OVERLOADED: { retriable: true, userFault: false, summary: 'All instances of the function are busy and its queue is full.' },
   FAAS_SHUTTING_DOWN: { retriable: true, userFault: false, summary: 'The node is draining and takes no new work.' },
   FAAS_REGISTRY_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The function registry (Redis) did not answer.' },
+  FAAS_WEBHOOK_NOT_FOUND: { retriable: false, userFault: true, summary: 'No webhook is served at that path below /hooks/.' },
+  FAAS_METHOD_NOT_ALLOWED: { retriable: false, userFault: true, summary: 'The webhook does not accept that HTTP method.' },
+  FAAS_SIGNATURE_INVALID: { retriable: false, userFault: true, summary: 'The webhook signature is missing, wrong or outside its time window.' },
+  FAAS_WEBHOOK_SECRET_MISSING: { retriable: true, userFault: false, summary: 'The signing secret of the webhook is not set in the runtime environment.' },
+  FAAS_INGEST_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The webhook request could not be recorded: the ingest topic or the replay-id store did not answer.' },
   FAAS_INTERNAL: { retriable: true, userFault: false, summary: 'An unexpected runtime failure.' },
 } as const satisfies Record<string, ErrorSpec>;
 

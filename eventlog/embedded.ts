@@ -5,8 +5,9 @@
  *
  * Delivery follows the kafkajs contract the topic trigger relies on: a member fetches from its
  * group's committed offset, so a batch whose records were not committed is delivered again; a
- * partition revoked by a rebalance makes its in-flight batch inactive, and a commit from an
- * inactive batch is ignored. Nothing is persisted: the embedded log is for one process only.
+ * partition revoked by a rebalance makes its in-flight batch inactive, and a commit from it is
+ * ignored (a stopping member still commits what it completed: it leaves the group only after its
+ * batches returned). Nothing is persisted: the embedded log is for one process only.
  */
 import { EventEmitter } from 'node:events';
 import type { BatchControl, EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
@@ -244,12 +245,12 @@ export class EmbeddedEventLog implements EventLog {
     const log = this.topic(member.topic).partitions[partition] as LogRecord[];
     const from = Number(this.position(group, member, partition));
     const records = log.slice(from, from + maxRecords);
-    const active = () => member.running && member.generation === generation && member.assigned.has(partition);
+    const owned = () => member.generation === generation && member.assigned.has(partition);
     const control: BatchControl = {
-      isActive: active,
+      isActive: () => member.running && owned(),
       heartbeat: async () => undefined,
       commit: async (nextOffset) => {
-        if (!active()) return; // a revoked partition commits nothing
+        if (!owned()) return; // a revoked partition commits nothing
         const next = BigInt(nextOffset);
         const current = group.committed.get(key) ?? 0n;
         if (next > current && next <= BigInt(log.length)) group.committed.set(key, next);

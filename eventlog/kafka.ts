@@ -5,8 +5,9 @@
  * Commit discipline: eachBatch runs with autoCommit and auto-resolve off. A commit resolves the
  * offset before it and commits it at once, so what the trigger reports done is what the group
  * holds; records not committed are fetched again (kafkajs refetches from the last resolved
- * offset). `isActive()` is false once the consumer stops or the batch is stale after a rebalance,
- * and a commit then is skipped: a revoked partition is never committed.
+ * offset). `isActive()` is false once the consumer stops or the batch is stale after a rebalance;
+ * a stale batch's commit is skipped (a revoked partition is never committed), a stopping
+ * consumer's is not (kafkajs leaves the group only after the running batch returned).
  */
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
@@ -129,7 +130,7 @@ export class KafkaEventLog implements EventLog {
               isActive,
               heartbeat: () => payload.heartbeat(),
               commit: async (nextOffset) => {
-                if (!isActive()) return;
+                if (payload.isStale()) return; // revoked: the new owner redelivers from the last commit
                 payload.resolveOffset(String(BigInt(nextOffset) - 1n));
                 await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset }]);
               },

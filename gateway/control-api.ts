@@ -7,12 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import { FaasError } from '../core/errors.ts';
 import type { Deployer } from '../scheduler/deployer.ts';
 import type { ActivityStore, FunctionRegistry, FunctionVersion, SandboxRunner } from '../scheduler/ports.ts';
+import type { TriggerController } from '../scheduler/trigger-controller.ts';
 
 export interface ControlApiDeps {
   registry: FunctionRegistry;
   deployer: Deployer;
   activity: ActivityStore;
   runner: SandboxRunner;
+  triggers: TriggerController;
   maxBundleBytes: number;
 }
 
@@ -67,7 +69,7 @@ export async function controlApi(app: FastifyInstance, deps: ControlApiDeps): Pr
     async (req) => {
       const fn = await deps.registry.get(req.params.name);
       if (fn === undefined) throw notFound(req.params.name);
-      return { ...summary(fn), manifest: fn.manifest, ...(req.query.source ? { files: fn.files } : {}) };
+      return { ...summary(fn), manifest: fn.manifest, triggerStatus: deps.triggers.status(fn.name), ...(req.query.source ? { files: fn.files } : {}) };
     },
   );
 

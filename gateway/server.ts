@@ -1,8 +1,9 @@
 /**
  * The gateway: one fastify server, built from encapsulated plugins.
  * - health scope: /healthz, /readyz, /metrics (no auth);
- * - control scope: /v1/… behind the bearer token, JSON bodies validated by route schemas.
- * (Webhook routes, with raw-body parsing for signatures, arrive with the trigger controller.)
+ * - control scope: /v1/… behind the bearer token, JSON bodies validated by route schemas;
+ * - webhook scope: /hooks/* without the token (signatures instead), every body parsed as a raw
+ *   Buffer so signatures are computed over the exact bytes.
  * Errors from anywhere leave as `{ error: { code, message } }` via gateway/http-errors.ts.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -12,11 +13,16 @@ import type { Invoker } from '../scheduler/invoker.ts';
 import type { Lifecycle } from '../scheduler/lifecycle.ts';
 import type { Metrics } from '../scheduler/metrics.ts';
 import type { ActivityStore, FunctionRegistry, SandboxRunner } from '../scheduler/ports.ts';
+import type { EventLog } from '../scheduler/event-log.ts';
+import type { TriggerController } from '../scheduler/trigger-controller.ts';
+import type { WebhookRoutes } from '../scheduler/webhook-routes.ts';
 import { bearerAuth } from './auth.ts';
 import { controlApi } from './control-api.ts';
 import { healthRoutes } from './health.ts';
 import { errorHandler, sendError } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
+import { topicRoutes } from './topic-routes.ts';
+import { webhookScope } from './webhook-scope.ts';
 
 export interface GatewayDeps {
   registry: FunctionRegistry;
@@ -26,6 +32,10 @@ export interface GatewayDeps {
   deployer: Deployer;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  /** Webhook routes registered by the webhook trigger; served at /hooks/* without a bearer token. */
+  webhooks: WebhookRoutes;
+  eventLog: EventLog;
+  triggers: TriggerController;
   apiToken: string | undefined;
   maxBodyBytes: number;
   maxBundleBytes: number;
@@ -48,10 +58,12 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => sendError(reply, new FaasError('FAAS_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   void app.register(async (scope) => healthRoutes(scope, deps));
+  void app.register(async (scope) => webhookScope(scope, deps));
   void app.register(async (scope) => {
     scope.addHook('onRequest', bearerAuth(deps.apiToken));
     await controlApi(scope, deps);
     await invokeRoutes(scope, { invoker: deps.invoker, maxBodyBytes: deps.maxBodyBytes });
+    await topicRoutes(scope, deps);
   });
   return app;
 }

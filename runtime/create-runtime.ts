@@ -16,12 +16,18 @@ import { Lifecycle } from '../scheduler/lifecycle.ts';
 import { Metrics } from '../scheduler/metrics.ts';
 import type { ActivityStore, FunctionRegistry } from '../scheduler/ports.ts';
 import { MemoryRegistry } from '../scheduler/registry-memory.ts';
+import { EmbeddedEventLog } from '../eventlog/embedded.ts';
+import { KafkaEventLog } from '../eventlog/kafka.ts';
+import type { EventLog } from '../scheduler/event-log.ts';
+import { MemoryFenceStore } from '../scheduler/fence-memory.ts';
+import { systemClock, type FenceStore } from '../scheduler/ports.ts';
+import { TriggerController } from '../scheduler/trigger-controller.ts';
+import { WebhookRoutes } from '../scheduler/webhook-routes.ts';
 import { RedisActivityStore } from '../state/redis-activity.ts';
 import { connectRedis } from '../state/redis-connection.ts';
+import { RedisFenceStore } from '../state/redis-fence.ts';
 import { RedisRegistry } from '../state/redis-registry.ts';
-
-/** Trigger types with a plugin on this runtime (the trigger controller fills this in). */
-export const TRIGGER_TYPES: ReadonlySet<string> = new Set<string>();
+import { TRIGGER_PLUGINS } from '../triggers/index.ts';
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -31,32 +37,60 @@ export interface Runtime {
   readonly invoker: Invoker;
   readonly deployer: Deployer;
   readonly lifecycle: Lifecycle;
+  readonly eventLog: EventLog;
+  readonly triggers: TriggerController;
   /** Listen and start serving; resolves to the gateway URL. */
   start(): Promise<string>;
   /** Drain: stop taking work, let in-flight invocations finish within the grace period, close. */
   stop(): Promise<void>;
 }
 
-export function createRuntime(config: RuntimeConfig): Runtime {
+export interface RuntimeOverrides {
+  /** Secrets by environment variable name (webhook signatures). Default: the process environment. */
+  secret?: (name: string) => string | undefined;
+}
+
+export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides = {}): Runtime {
   const lifecycle = new Lifecycle();
   let redis: Redis | undefined;
   let registry: FunctionRegistry;
   let activity: ActivityStore;
+  let fences: FenceStore;
   if (config.REDIS_URL !== undefined) {
     redis = connectRedis({ url: config.REDIS_URL });
     redis.on('error', () => undefined); // surfaced per command as FAAS_REGISTRY_UNAVAILABLE
     registry = new RedisRegistry(redis, { prefix: config.FAAS_REDIS_PREFIX });
     activity = new RedisActivityStore(redis, { prefix: config.FAAS_REDIS_PREFIX, retention: config.FAAS_LOG_RETENTION, invocationTtlS: config.FAAS_INVOCATION_TTL_S });
+    fences = new RedisFenceStore(redis, { prefix: config.FAAS_REDIS_PREFIX });
   } else {
     registry = new MemoryRegistry();
     activity = new MemoryActivityStore({ retention: config.FAAS_LOG_RETENTION, invocationTtlMs: config.FAAS_INVOCATION_TTL_S * 1000 });
+    fences = new MemoryFenceStore();
   }
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
   const metrics = new Metrics(runner);
-  const deployer = new Deployer({ registry, bundle: bundleFunction, maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES, triggerTypes: TRIGGER_TYPES });
   const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, onError: (msg, err) => gateway.log.warn({ err }, msg) });
+  const eventLog: EventLog = config.KAFKA_BROKERS !== undefined
+    ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => gateway.log[level]({ component: 'kafkajs' }, msg) })
+    : new EmbeddedEventLog();
+  const webhooks = new WebhookRoutes();
+  const triggers = new TriggerController({
+    registry,
+    plugins: TRIGGER_PLUGINS,
+    deps: {
+      invoker,
+      eventLog,
+      fences,
+      clock: systemClock,
+      webhooks,
+      secret: overrides.secret ?? ((name) => process.env[name]),
+      log: { info: (o, m) => gateway.log.info(o, m), warn: (o, m) => gateway.log.warn(o, m), error: (o, m) => gateway.log.error(o, m) },
+      metrics,
+    },
+  });
+  const deployer = new Deployer({ registry, bundle: bundleFunction, maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES, validateTriggers: (fn, m) => triggers.validate(fn, m) });
   const gateway: FastifyInstance = createGateway({
-    registry, runner, activity, invoker, deployer, metrics, lifecycle,
+    registry, runner, activity, invoker, deployer, metrics, lifecycle, webhooks, eventLog, triggers,
     apiToken: config.FAAS_API_TOKEN,
     maxBodyBytes: config.FAAS_MAX_BODY_BYTES,
     maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES,
@@ -73,23 +107,30 @@ export function createRuntime(config: RuntimeConfig): Runtime {
   });
 
   return {
-    config, gateway, registry, runner, invoker, deployer, lifecycle,
+    config, gateway, registry, runner, invoker, deployer, lifecycle, eventLog, triggers,
     async start() {
       if (config.REDIS_URL === undefined) {
-        gateway.log.warn('embedded mode: functions, logs and invocation records live in this process only (set REDIS_URL for a cluster)');
+        gateway.log.warn('embedded mode: functions, logs, invocation records, cron fences and webhook replay ids live in this process only (set REDIS_URL for a cluster)');
       }
-      await Promise.all([registry.ready(), runner.ready()]);
+      if (config.KAFKA_BROKERS === undefined) {
+        gateway.log.warn('embedded event log: topics live in this process only and are lost on exit (set KAFKA_BROKERS for Kafka)');
+      }
+      await Promise.all([registry.ready(), runner.ready(), eventLog.ready()]);
       for (const fn of await registry.list()) await runner.activate(fn);
       const address = await gateway.listen({ host: config.FAAS_HOST, port: config.FAAS_PORT });
       lifecycle.to('running');
+      await triggers.start();
       return address;
     },
     async stop() {
       if (!lifecycle.to('draining')) return;
       const grace = config.FAAS_SHUTDOWN_GRACE_MS;
-      // Closing the server stops new requests; in-flight ones finish (bounded by the grace period).
-      await Promise.race([gateway.close(), new Promise((r) => setTimeout(r, grace).unref())]);
+      const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, grace).unref())]);
+      // Triggers stop taking work, let in-flight invocations finish, commit and leave their groups;
+      // the server stops taking requests and lets in-flight ones finish. Both within the grace period.
+      await Promise.all([within(triggers.stop()), within(gateway.close())]);
       await runner.close(grace);
+      await eventLog.close();
       await registry.close();
       await activity.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());

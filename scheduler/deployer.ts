@@ -1,10 +1,10 @@
 /**
- * Deploy: validate the manifest, check every trigger has a plugin, bundle, store a new version.
+ * Deploy: validate the manifest and its triggers, bundle, store a new version.
  * Activation on every node (warm-up, retiring the old version) follows from the registry's change
  * feed, wired in runtime/, so a deploy through any node reaches all of them the same way.
  */
 import { FaasError } from '../core/errors.ts';
-import { parseManifest } from '../core/manifest.ts';
+import { parseManifest, type Manifest } from '../core/manifest.ts';
 import type { FunctionRegistry, FunctionVersion } from './ports.ts';
 
 export interface DeployRequest {
@@ -19,8 +19,8 @@ export interface DeployerDeps {
   registry: FunctionRegistry;
   bundle: BundleFn;
   maxBundleBytes: number;
-  /** Trigger types that have a plugin on this runtime. */
-  triggerTypes: ReadonlySet<string>;
+  /** Deploy-time trigger checks (the trigger controller's validate). */
+  validateTriggers(fn: string, manifest: Readonly<Manifest>): void;
 }
 
 export class Deployer {
@@ -40,11 +40,7 @@ export class Deployer {
     if (manifest.name !== name) {
       throw new FaasError('FAAS_BODY_INVALID', `the URL names "${name}" but manifest.name is "${manifest.name}"`);
     }
-    for (const t of manifest.triggers) {
-      if (!this.deps.triggerTypes.has(t.type)) {
-        throw new FaasError('FAAS_TRIGGER_UNSUPPORTED', `trigger type "${t.type}" is not available on this runtime (available: ${[...this.deps.triggerTypes].join(', ') || 'none yet; invoke over HTTP'})`);
-      }
-    }
+    this.deps.validateTriggers(name, manifest);
     const bundle = await this.deps.bundle({ entry: manifest.entry, files: req.files, maxBytes: this.deps.maxBundleBytes });
     const current = await this.deps.registry.get(name);
     if (current !== undefined && current.digest === bundle.digest && JSON.stringify(current.manifest) === JSON.stringify(manifest)) {

@@ -35,13 +35,15 @@ export interface PartitionBatch {
 }
 
 export interface BatchControl {
-  /** Commit `nextOffset` (the offset after the last processed record) for this batch's partition. */
+  /**
+   * Commit `nextOffset` (the offset after the last processed record) for this batch's partition.
+   * Allowed while the subscription stops (so completed work is committed on shutdown); ignored once
+   * the partition was revoked by a rebalance (another member owns it and redelivers from the last
+   * commit).
+   */
   commit(nextOffset: string): Promise<void>;
   heartbeat(): Promise<void>;
-  /**
-   * False once the subscription is stopping or this partition was revoked by a rebalance: stop at
-   * once and commit nothing more; another member will redeliver from the last commit.
-   */
+  /** False once the subscription is stopping or the partition was revoked: take no new record. */
   isActive(): boolean;
 }
 

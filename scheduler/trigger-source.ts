@@ -54,8 +54,11 @@ export interface RunningTrigger {
 
 export interface TriggerPlugin<T extends TriggerType> {
   readonly type: T;
-  /** Checks beyond the manifest schema, at deploy; throws FAAS_MANIFEST_INVALID naming `where` (e.g. triggers[0].schedule). */
-  validate(spec: TriggerOf<T>, where: string): void;
+  /**
+   * Checks beyond the manifest schema, at deploy; throws FAAS_MANIFEST_INVALID naming `where`
+   * (e.g. triggers[0].schedule). `env` allows checks against what runs (a webhook path taken).
+   */
+  validate(spec: TriggerOf<T>, where: string, env?: { fn: string; deps: TriggerDeps }): void;
   start(ctx: TriggerContext<TriggerOf<T>>): Promise<RunningTrigger>;
 }
 

@@ -146,29 +146,32 @@ describe.each(['embedded', 'kafka'] as const)('event log conformance: %s', (kind
 
 describe('embedded event log', () => {
   it('ignores a commit from a batch whose partition was revoked by a rebalance', async () => {
-    const log = makeLog('embedded') as EmbeddedEventLog;
+    const log = makeLog('embedded');
     const topic = rnd('revoke');
-    await log.ensureTopic(topic, 1);
-    await log.produce(topic, [{ value: 'r' }]);
+    await log.ensureTopic(topic, 2);
+    await log.produce(topic, [{ value: 'r', partition: 1 }]);
     const groupId = rnd('g');
-    let release: () => void = () => undefined;
-    let sawInactive = false;
+    let release: (() => void) | undefined;
+    let activeAfterRevoke: boolean | undefined;
+    // Alone, the first member owns both partitions and blocks in partition 1's batch.
     const first = await log.subscribe({
       topic,
       groupId,
       start: 'earliest',
       onBatch: async (_batch, control) => {
         await new Promise<void>((r) => (release = r));
-        sawInactive = !control.isActive();
+        activeAfterRevoke = control.isActive();
         await control.commit('1');
       },
     });
-    await eventually(() => release.toString() !== '() => undefined');
-    // A second member joins: the single partition may move; then the first leaves.
-    const stopping = first.stop();
-    release();
-    await stopping;
-    expect(sawInactive).toBe(true);
-    expect((await log.offsets(groupId, topic))[0]?.committed).toBe('0');
+    await eventually(() => release !== undefined);
+    // A second member joins: range assignment gives it partition 1, revoking the first's batch.
+    let secondSaw = 0;
+    const second = await log.subscribe({ topic, groupId, start: 'earliest', onBatch: async () => void secondSaw++ });
+    release?.();
+    await eventually(() => activeAfterRevoke !== undefined && secondSaw > 0);
+    expect(activeAfterRevoke).toBe(false);
+    expect((await log.offsets(groupId, topic))[1]?.committed).toBe('0');
+    await Promise.all([first.stop(), second.stop()]);
   });
 });

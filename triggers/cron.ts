@@ -1,0 +1,462 @@
+/**
+ * The cron trigger: runs a function on a schedule (5 or 6 fields, in an IANA time zone), once per
+ * tick across every node that shares the fence store, and optionally drains what accumulated on a
+ * topic since the last tick.
+ *
+ * Timing: our own loop on the injected Clock (never node-cron's timers, which read the wall clock):
+ * each wake-up reads the clock and recomputes the next tick from the schedule, so lateness never
+ * accumulates; sleeps are capped so a clock jump is noticed within MAX_SLEEP_MS.
+ *
+ * Once per tick: a fence `cron:<fn>:<index>:<scheduled epoch ms>` claimed before anything else and
+ * kept for fenceTtlMs (48 h), far beyond any lateness at which a node would still act on the tick,
+ * so a paused node cannot run it again when it wakes (a lease could have expired by then). The
+ * claimer alone decides the tick's fate: run, skip (overlap), or count as missed.
+ *
+ * Missed ticks: when a wake-up finds several ticks due (a blocked event loop, a suspended VM), all but
+ * the newest are missed, and the newest too when it is later than lateToleranceMs (unless catchUp is
+ * "latest"); each missed tick whose fence is still free (no node ran it) is counted and logged. On
+ * start, catchUp "latest" claims the most recent tick of the last 24 h and runs it if no node did.
+ */
+import { FaasError, toFaasError } from '../core/errors.ts';
+import type { CronTrigger } from '../core/trigger-specs.ts';
+import type { BatchControl, EventLog, LogRecord } from '../scheduler/event-log.ts';
+import type { InvocationResult } from '../scheduler/invoker.ts';
+import type { Clock } from '../scheduler/ports.ts';
+import type { RunningTrigger, TriggerContext, TriggerPlugin } from '../scheduler/trigger-source.ts';
+import { CronSchedule, CronScheduleError } from './cron-schedule.ts';
+import { retry } from './retry.ts';
+
+export interface CronTriggerOptions {
+  /** How long a tick's fence is kept. Default 48 h. */
+  fenceTtlMs?: number;
+  /** A due tick later than this counts as missed (unless catchUp is "latest"). Default 60 000 ms. */
+  lateToleranceMs?: number;
+  /** How far back catchUp "latest" looks on start. Default 24 h. */
+  catchUpLookbackMs?: number;
+  /** Longest wait for a drain's records to arrive before running with what came. Default 30 000 ms. */
+  drainTimeoutMs?: number;
+  /** Jitter source for retry delays. Default Math.random. */
+  random?: () => number;
+}
+
+const MAX_SLEEP_MS = 60_000;
+/** Missed ticks checked against their fences one by one; older ones are counted unchecked. */
+const MAX_MISSED_CHECKED = 1000;
+const HEARTBEAT_MS = 3000;
+
+export type TickOutcome = 'success' | 'failed' | 'skipped';
+
+interface DrainRecord {
+  key: string | null;
+  value: unknown;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  headers: Record<string, string>;
+  decodeError?: string;
+}
+
+export function createCronTrigger(options: CronTriggerOptions = {}): TriggerPlugin<'cron'> {
+  const settings = {
+    fenceTtlMs: options.fenceTtlMs ?? 48 * 3_600_000,
+    lateToleranceMs: options.lateToleranceMs ?? 60_000,
+    catchUpLookbackMs: options.catchUpLookbackMs ?? 24 * 3_600_000,
+    drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+    random: options.random ?? Math.random,
+  };
+  return {
+    type: 'cron',
+    validate(spec, where) {
+      compile(spec, where);
+    },
+    async start(ctx) {
+      const running = new CronRunner(ctx, compile(ctx.spec, `${ctx.fn}: triggers[${ctx.index}]`), settings);
+      await running.start();
+      return running;
+    },
+  };
+}
+
+export const cronTrigger: TriggerPlugin<'cron'> = createCronTrigger();
+
+function compile(spec: CronTrigger, where: string): CronSchedule {
+  try {
+    return new CronSchedule(spec.schedule, spec.timezone);
+  } catch (err) {
+    if (!(err instanceof CronScheduleError)) throw err;
+    throw new FaasError('FAAS_MANIFEST_INVALID', `${where}.${err.field}: ${err.message}`, {
+      details: [{ path: `${where}.${err.field}`, message: err.message }],
+    });
+  }
+}
+
+class CronRunner implements RunningTrigger {
+  private readonly ctx: TriggerContext<CronTrigger>;
+  private readonly schedule: CronSchedule;
+  private readonly settings: Required<CronTriggerOptions>;
+  private readonly clock: Clock;
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Ticks at or before this instant have been dealt with. */
+  private cursor = 0;
+  private timer: { cancel(): void } | undefined;
+  private stopped = false;
+  private counts = { runs: 0, failed: 0, missed: 0, skipped: 0, caughtUp: 0 };
+  private lastRun: { scheduledTime: string; outcome: TickOutcome } | undefined;
+  private drainTopicReady = false;
+
+  constructor(ctx: TriggerContext<CronTrigger>, schedule: CronSchedule, settings: Required<CronTriggerOptions>) {
+    this.ctx = ctx;
+    this.schedule = schedule;
+    this.settings = settings;
+    this.clock = ctx.deps.clock;
+  }
+
+  async start(): Promise<void> {
+    const now = this.clock.now();
+    this.cursor = now - 1; // a tick exactly at start is due
+    if (this.ctx.spec.catchUp === 'latest') {
+      const latest = this.schedule.previous(this.cursor, this.settings.catchUpLookbackMs);
+      if (latest !== undefined) await this.fire(latest, 'catch-up');
+    }
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.abort.abort(new FaasError('FAAS_SHUTTING_DOWN', 'the cron trigger is stopping'));
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      schedule: this.ctx.spec.schedule,
+      timezone: this.ctx.spec.timezone,
+      nextRuns: this.stopped ? [] : this.schedule.nextRuns(this.clock.now(), 3).map((t) => this.schedule.format(t)),
+      ...(this.lastRun ? { lastRun: this.lastRun } : {}),
+      running: this.inFlight.size,
+      ...this.counts,
+    };
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const next = this.schedule.next(this.cursor);
+    const delay = Math.min(Math.max(0, next - this.clock.now()), MAX_SLEEP_MS);
+    this.timer = this.clock.setTimeout(() => {
+      this.wake().catch((err: unknown) => this.ctx.deps.log.error({ fn: this.ctx.fn, trigger: this.ctx.index, err }, 'cron: tick handling failed'));
+    }, delay);
+  }
+
+  private async wake(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const now = this.clock.now();
+      const { ticks, more } = this.schedule.between(this.cursor, now, MAX_MISSED_CHECKED);
+      const latest = ticks.at(-1);
+      if (latest === undefined) return;
+      this.cursor = latest;
+      const runnable = this.ctx.spec.catchUp === 'latest' || now - latest <= this.settings.lateToleranceMs;
+      await this.missed(runnable ? ticks.slice(0, -1) : ticks, more, now);
+      if (runnable) await this.fire(latest, now - latest > this.settings.lateToleranceMs ? 'catch-up' : 'on-time');
+    } finally {
+      this.arm();
+    }
+  }
+
+  /** Ticks this node did not run in time: counted once cluster-wide (by whoever claims the fence). */
+  private async missed(ticks: number[], unchecked: number, now: number): Promise<void> {
+    if (ticks.length === 0 && unchecked === 0) return;
+    const claims = await Promise.all(ticks.map((t) => this.ctx.deps.fences.claim(this.fenceKey(t), this.settings.fenceTtlMs).catch(() => true)));
+    const missed = ticks.filter((_, i) => claims[i]);
+    const count = missed.length + unchecked;
+    if (count === 0) return;
+    this.counts.missed += count;
+    this.ctx.deps.metrics.triggerEvent(this.ctx.fn, 'cron', 'missed', count);
+    this.ctx.deps.log.warn(
+      {
+        fn: this.ctx.fn,
+        trigger: this.ctx.index,
+        missed: count,
+        first: missed[0] === undefined ? undefined : new Date(missed[0]).toISOString(),
+        last: missed.at(-1) === undefined ? undefined : new Date(missed.at(-1) as number).toISOString(),
+        ...(unchecked > 0 ? { olderUnchecked: unchecked } : {}),
+        lateMs: now - (ticks.at(-1) ?? now),
+      },
+      'cron: ticks missed (the node was down, suspended or its event loop blocked)',
+    );
+  }
+
+  /** Claim the tick; the winner runs it, or skips it when the previous run is still going. */
+  private async fire(tick: number, why: 'on-time' | 'catch-up'): Promise<void> {
+    const { fn, index, deps, spec } = this.ctx;
+    let won: boolean;
+    try {
+      won = await deps.fences.claim(this.fenceKey(tick), this.settings.fenceTtlMs);
+    } catch (err) {
+      // Without the fence no node can know it is alone: better a missed tick than a double run.
+      this.counts.missed++;
+      deps.metrics.triggerEvent(fn, 'cron', 'missed');
+      deps.log.error({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), err }, 'cron: tick fence unavailable; tick not run');
+      return;
+    }
+    if (!won || this.stopped) return;
+    const exclusive = spec.overlap === 'skip' || spec.topic !== undefined; // two drains of one group on one node would split it
+    if (exclusive && this.inFlight.size > 0) {
+      this.counts.skipped++;
+      deps.metrics.triggerEvent(fn, 'cron', 'skipped');
+      deps.log.warn({ fn, trigger: index, scheduledTime: new Date(tick).toISOString() }, 'cron: tick skipped, the previous run is still going');
+      return;
+    }
+    if (why === 'catch-up') {
+      this.counts.caughtUp++;
+      deps.metrics.triggerEvent(fn, 'cron', 'caught-up');
+      deps.log.info({ fn, trigger: index, scheduledTime: new Date(tick).toISOString() }, 'cron: running the most recent missed tick (catchUp: latest)');
+    }
+    const run = this.run(tick).finally(() => this.inFlight.delete(run));
+    this.inFlight.add(run);
+  }
+
+  private async run(tick: number): Promise<void> {
+    const { fn, index, deps, spec } = this.ctx;
+    const scheduledTime = new Date(tick).toISOString();
+    const base = { scheduledTime, localTime: this.schedule.format(tick), firedAt: new Date(this.clock.now()).toISOString() };
+    let outcome: TickOutcome = 'failed';
+    try {
+      if (spec.topic === undefined) {
+        outcome = (await this.invoke(tick, base)) ? 'success' : 'failed';
+      } else {
+        outcome = await this.drain(tick, base, spec.topic);
+      }
+    } catch (err) {
+      deps.log.error({ fn, trigger: index, scheduledTime, err }, 'cron: tick failed');
+    }
+    this.counts.runs++;
+    if (outcome === 'failed') this.counts.failed++;
+    this.lastRun = { scheduledTime, outcome };
+    deps.metrics.triggerEvent(fn, 'cron', outcome);
+  }
+
+  /** Invoke with the manifest's retry policy; resolves true on success. Failures are logged here. */
+  private async invoke(tick: number, data: Record<string, unknown>): Promise<boolean> {
+    const { fn, index, deps, spec, manifest } = this.ctx;
+    const scheduledTime = new Date(tick).toISOString();
+    const input = {
+      data,
+      type: 'faas.cron.tick',
+      source: `cron://${fn}/${index}`,
+      eventId: this.fenceKey(tick),
+      time: scheduledTime,
+      extensions: { schedule: { expression: spec.schedule, timezone: spec.timezone, scheduledTime, localTime: this.schedule.format(tick) } },
+    };
+    const outcome = await retry<InvocationResult>(
+      async () => {
+        const result = await deps.invoker.invoke(fn, input);
+        return result.error === undefined ? { ok: true, value: result } : { ok: false, error: result.error, retriable: result.error.retriable };
+      },
+      manifest.retry,
+      {
+        clock: this.clock,
+        signal: this.abort.signal,
+        random: this.settings.random,
+        onRetry: ({ attempt, delayMs, error }) => {
+          deps.metrics.triggerEvent(fn, 'cron', 'retry');
+          deps.log.warn({ fn, trigger: index, scheduledTime, attempt, delayMs, error: describe(error) }, 'cron: invocation failed, retrying');
+        },
+      },
+    );
+    if (outcome.ok) return true;
+    deps.log.error(
+      { fn, trigger: index, scheduledTime, attempts: outcome.attempts, aborted: outcome.aborted, error: describe(outcome.error) },
+      'cron: invocation failed; the schedule goes on',
+    );
+    return false;
+  }
+
+  /** A scheduled drain: collect what accumulated, invoke once, commit only after success. */
+  private async drain(tick: number, base: Record<string, unknown>, topic: string): Promise<TickOutcome> {
+    const { fn, index, deps, spec } = this.ctx;
+    const group = spec.group ?? `faas.${fn}.cron`;
+    if (!this.drainTopicReady) {
+      await deps.eventLog.ensureTopic(topic); // a drain of a topic nobody produced to yet is an empty drain, not an error
+      this.drainTopicReady = true;
+    }
+    const drained = await collectDrain(deps.eventLog, {
+      topic,
+      group,
+      maxRecords: spec.maxRecords,
+      clock: this.clock,
+      timeoutMs: this.settings.drainTimeoutMs,
+      signal: this.abort.signal,
+      onError: (err) => deps.log.warn({ fn, trigger: index, topic, group, err }, 'cron: drain consumer error'),
+    });
+    try {
+      const records = drained.records.map((r) => decodeRecord(r, spec.encoding));
+      const ok = await this.invoke(tick, { ...base, topic, group, records, more: drained.more });
+      if (!ok) return 'failed';
+      const uncommitted = await drained.commit();
+      if (uncommitted.length > 0) {
+        deps.log.warn({ fn, trigger: index, topic, group, partitions: uncommitted }, 'cron: drain partitions revoked before commit; their records come again next tick');
+      }
+      return 'success';
+    } finally {
+      await drained.release();
+    }
+  }
+
+  private fenceKey(tick: number): string {
+    return `cron:${this.ctx.fn}:${this.ctx.index}:${tick}`;
+  }
+}
+
+function describe(err: unknown): Record<string, unknown> {
+  const e = toFaasError(err);
+  return { code: e.code, message: e.message };
+}
+
+function decodeRecord(r: LogRecord, encoding: CronTrigger['encoding']): DrainRecord {
+  const out: DrainRecord = {
+    key: r.key === null ? null : r.key.toString('utf8'),
+    value: null,
+    partition: r.partition,
+    offset: r.offset,
+    timestamp: new Date(Number(r.timestamp)).toISOString(),
+    headers: r.headers,
+  };
+  if (r.value === null) return out;
+  if (encoding === 'bytes') out.value = r.value.toString('base64');
+  else if (encoding === 'string') out.value = r.value.toString('utf8');
+  else {
+    const text = r.value.toString('utf8');
+    try {
+      out.value = JSON.parse(text) as unknown;
+    } catch {
+      out.value = text;
+      out.decodeError = 'the value is not valid JSON; passed as a string';
+    }
+  }
+  return out;
+}
+
+interface Drained {
+  records: LogRecord[];
+  /** True when maxRecords stopped the drain before the end offsets read at tick start. */
+  more: boolean;
+  /** Commit every partition drained; resolves to the partitions that could not be committed. */
+  commit(): Promise<number[]>;
+  /** Let the held batches go and leave the group. */
+  release(): Promise<void>;
+}
+
+interface DrainOptions {
+  topic: string;
+  group: string;
+  maxRecords: number;
+  clock: Clock;
+  timeoutMs: number;
+  signal: AbortSignal;
+  onError: (err: unknown) => void;
+}
+
+/**
+ * Collect the records between the group's committed offsets and the end offsets read now, at most
+ * maxRecords. Each partition's batch is held (its onBatch does not return) until the tick is
+ * decided: commits must come from an active batch, and a returned batch would be fetched again.
+ * So one batch per partition is taken; a partition with more than one batch of backlog finishes
+ * on later ticks.
+ */
+async function collectDrain(eventLog: EventLog, o: DrainOptions): Promise<Drained> {
+  const lags = await eventLog.offsets(o.group, o.topic);
+  const ends = new Map<number, bigint>();
+  for (const l of lags) if (BigInt(l.committed ?? l.start) < BigInt(l.end)) ends.set(l.partition, BigInt(l.end));
+  if (ends.size === 0) return { records: [], more: false, commit: async () => [], release: async () => undefined };
+
+  const held = new Map<number, { control: BatchControl; records: LogRecord[] }>();
+  let budget = o.maxRecords;
+  let decided = false;
+  let letGo: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (letGo = resolve));
+  let collected: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (collected = resolve));
+  const check = () => {
+    if (budget <= 0 || [...ends.keys()].every((p) => held.has(p))) collected();
+  };
+
+  const subscription = await eventLog.subscribe({
+    groupId: o.group,
+    topic: o.topic,
+    start: 'earliest',
+    partitionsConcurrently: Math.max(1, lags.length),
+    maxBatchRecords: o.maxRecords,
+    onError: o.onError,
+    onBatch: async (batch, control) => {
+      if (decided || held.has(batch.partition)) return;
+      const end = ends.get(batch.partition);
+      const take = end === undefined ? [] : batch.records.filter((r) => BigInt(r.offset) < end).slice(0, Math.max(0, budget));
+      budget -= take.length;
+      held.set(batch.partition, { control, records: take });
+      check();
+      await released;
+    },
+  });
+  const heartbeat = setInterval(o.clock, HEARTBEAT_MS, () => {
+    for (const h of held.values()) if (h.control.isActive()) h.control.heartbeat().catch(o.onError);
+  });
+  const timeout = o.clock.setTimeout(collected, o.timeoutMs);
+  const onAbort = () => collected();
+  o.signal.addEventListener('abort', onAbort, { once: true });
+  await done;
+  timeout.cancel();
+  o.signal.removeEventListener('abort', onAbort);
+  decided = true;
+  if (o.signal.aborted) {
+    heartbeat.cancel();
+    letGo();
+    await subscription.stop();
+    throw new FaasError('FAAS_SHUTTING_DOWN', 'the cron trigger stopped during a drain');
+  }
+
+  const taken = [...held.entries()].filter(([, h]) => h.records.length > 0).sort(([a], [b]) => a - b);
+  const records = taken.flatMap(([, h]) => h.records);
+  const more = [...ends.entries()].some(([p, end]) => {
+    const last = held.get(p)?.records.at(-1);
+    return last === undefined || BigInt(last.offset) + 1n < end;
+  });
+  return {
+    records,
+    more,
+    commit: async () => {
+      const failed: number[] = [];
+      for (const [partition, h] of taken) {
+        const next = String(BigInt((h.records.at(-1) as LogRecord).offset) + 1n);
+        if (h.control.isActive()) await h.control.commit(next);
+        else failed.push(partition);
+      }
+      return failed;
+    },
+    release: async () => {
+      heartbeat.cancel();
+      letGo();
+      await subscription.stop();
+    },
+  };
+}
+
+/** A repeating timer on the injected clock. */
+function setInterval(clock: Clock, ms: number, fn: () => void): { cancel(): void } {
+  let timer: { cancel(): void };
+  let cancelled = false;
+  const tick = () => {
+    if (cancelled) return;
+    fn();
+    timer = clock.setTimeout(tick, ms);
+  };
+  timer = clock.setTimeout(tick, ms);
+  return {
+    cancel: () => {
+      cancelled = true;
+      timer.cancel();
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * Processing one partition batch for a topic-triggered function: the at-least-once core.
+ *
+ * - Offsets are committed only for records whose handler succeeded or that went to the dead-letter
+ *   topic, and only as a contiguous prefix: with keyConcurrency > 1 keys of one partition run in
+ *   parallel (each key in order), and a later key finishing first commits nothing past an earlier
+ *   record still running.
+ * - A failing record is retried (manifest.retry: exponential backoff with jitter), then copied to
+ *   the dead-letter topic with its error, and the partition moves on: a poison record never stalls it.
+ * - Stopping (SIGTERM, undeploy, revocation) takes no new record; the records that completed are
+ *   committed, the rest are redelivered to whoever owns the partition next.
+ * - A dead-letter write that fails fails the batch: nothing past it is committed, and the log
+ *   redelivers it after a pause. Nothing acknowledged is ever dropped.
+ */
+import { FaasError } from '../core/errors.ts';
+import type { TopicTrigger } from '../core/trigger-specs.ts';
+import type { BatchControl, LogRecord, PartitionBatch } from '../scheduler/event-log.ts';
+import type { InvokeInput } from '../scheduler/invoker.ts';
+import type { TriggerDeps } from '../scheduler/trigger-source.ts';
+import { retry, type RetryPolicy } from './retry.ts';
+import { batchEvent, deadLetterRecord, decodeValue, recordEvent } from './topic-records.ts';
+
+export interface ProcessorOptions {
+  fn: string;
+  spec: Pick<TopicTrigger, 'mode' | 'batchSize' | 'batchWaitMs' | 'encoding' | 'keyConcurrency'>;
+  retry: RetryPolicy;
+  /** Where failed records go after their retries; undefined = dropped (logged and counted). */
+  deadLetterTopic: string | undefined;
+  deps: Pick<TriggerDeps, 'invoker' | 'eventLog' | 'clock' | 'log' | 'metrics'>;
+  /** Aborted when the trigger stops. */
+  signal: AbortSignal;
+  /** The event for a decoded record; default recordEvent (webhook ingest rebuilds the request). */
+  toEvent?: (record: LogRecord, value: unknown) => InvokeInput;
+  /** Metrics label. Default 'topic'. */
+  triggerType?: 'topic' | 'webhook';
+}
+
+/** Thrown inside a batch to stop without committing the current record (stopping or revoked). */
+class Stopped extends Error {}
+
+const HEARTBEAT_MS = 2000;
+const INTERIM_COMMIT_MS = 1000;
+
+export class PartitionProcessor {
+  readonly stats = { processed: 0, retried: 0, deadLettered: 0, dropped: 0 };
+  private readonly o: ProcessorOptions;
+  private readonly firstSeen = new Map<string, number>();
+
+  constructor(options: ProcessorOptions) {
+    this.o = options;
+  }
+
+  async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
+    if (this.deferForBatchWait(batch)) return;
+    const offsets = batch.records.map((r) => BigInt(r.offset));
+    const done = new Set<bigint>();
+    let prefix = 0; // records [0, prefix) are done
+    let committed = -1n;
+    let lastCommitAt = this.o.deps.clock.now();
+    let chain = Promise.resolve();
+    const commitPrefix = (force: boolean): Promise<void> => {
+      while (prefix < offsets.length && done.has(offsets[prefix] as bigint)) prefix++;
+      if (prefix === 0) return chain;
+      const next = (offsets[prefix - 1] as bigint) + 1n;
+      if (next <= committed || (!force && this.o.deps.clock.now() - lastCommitAt < INTERIM_COMMIT_MS)) return chain;
+      committed = next;
+      lastCommitAt = this.o.deps.clock.now();
+      chain = chain.then(() => control.commit(String(next)));
+      return chain;
+    };
+    const markDone = (record: LogRecord) => {
+      done.add(BigInt(record.offset));
+      void commitPrefix(false).catch(() => undefined);
+    };
+    const heartbeat = setInterval(() => void control.heartbeat().catch(() => undefined), HEARTBEAT_MS);
+    try {
+      if (this.o.spec.mode === 'batch') await this.batches(batch.records, control, markDone);
+      else if (this.o.spec.keyConcurrency <= 1) {
+        for (const record of batch.records) {
+          this.ensureActive(control);
+          await this.one(record, control);
+          markDone(record);
+        }
+      } else await this.lanes(batch.records, control, markDone);
+    } catch (err) {
+      if (!(err instanceof Stopped)) throw err;
+    } finally {
+      clearInterval(heartbeat);
+      await commitPrefix(true);
+    }
+  }
+
+  /** Keys in parallel, up to keyConcurrency at once; each key's records in offset order. */
+  private async lanes(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord) => void): Promise<void> {
+    const lanes = new Map<string, LogRecord[]>();
+    for (const r of records) {
+      const k = r.key === null ? '\u0000' : r.key.toString('latin1');
+      let lane = lanes.get(k);
+      if (lane === undefined) lanes.set(k, (lane = []));
+      lane.push(r);
+    }
+    const queue = [...lanes.values()];
+    let failure: Error | undefined;
+    const worker = async () => {
+      while (queue.length > 0 && failure === undefined) {
+        const lane = queue.shift() as LogRecord[];
+        for (const record of lane) {
+          if (failure !== undefined) return;
+          try {
+            this.ensureActive(control);
+            await this.one(record, control);
+            markDone(record);
+          } catch (err) {
+            failure ??= err instanceof Error ? err : new Error(String(err));
+            return;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.spec.keyConcurrency, lanes.size) }, worker));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Batch mode: invocations of up to batchSize decoded records; undecodable ones go to the DLQ alone. */
+  private async batches(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord) => void): Promise<void> {
+    for (let i = 0; i < records.length; i += this.o.spec.batchSize) {
+      this.ensureActive(control);
+      const chunk = records.slice(i, i + this.o.spec.batchSize);
+      const good: { record: LogRecord; value: unknown }[] = [];
+      for (const record of chunk) {
+        const decoded = decodeValue(record, this.o.spec.encoding);
+        if (decoded.ok) good.push({ record, value: decoded.value });
+        else await this.deadLetter([record], decoded.error, 0);
+      }
+      if (good.length > 0) {
+        const outcome = await this.invokeWithRetry(batchEvent(good));
+        if (!outcome.ok) await this.deadLetter(good.map((g) => g.record), outcome.error, outcome.attempts);
+        else this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', good.length);
+        this.stats.processed += good.length;
+      }
+      for (const record of chunk) markDone(record);
+    }
+  }
+
+  /** One record: decode, invoke with retries, dead-letter when they are exhausted. */
+  private async one(record: LogRecord, _control: BatchControl): Promise<void> {
+    const decoded = decodeValue(record, this.o.spec.encoding);
+    if (!decoded.ok) {
+      await this.deadLetter([record], decoded.error, 0);
+      return;
+    }
+    const event = (this.o.toEvent ?? recordEvent)(record, decoded.value);
+    const outcome = await this.invokeWithRetry(event);
+    this.stats.processed++;
+    if (outcome.ok) this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success');
+    else await this.deadLetter([record], outcome.error, outcome.attempts);
+  }
+
+  private async invokeWithRetry(event: InvokeInput): Promise<{ ok: true } | { ok: false; error: FaasError; attempts: number }> {
+    const outcome = await retry(
+      async () => {
+        const result = await this.o.deps.invoker.invoke(this.o.fn, event);
+        return result.error ? { ok: false, error: result.error, retriable: result.error.retriable } : { ok: true, value: undefined };
+      },
+      this.o.retry,
+      {
+        clock: this.o.deps.clock,
+        signal: this.o.signal,
+        onRetry: () => {
+          this.stats.retried++;
+          this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'retry');
+        },
+      },
+    );
+    if (outcome.ok) return { ok: true };
+    const error = outcome.error instanceof FaasError ? outcome.error : new FaasError('FAAS_INTERNAL', String(outcome.error));
+    // The function went away or the node is stopping: not the record's fault; leave it uncommitted.
+    if (outcome.aborted || error.code === 'FAAS_FUNCTION_NOT_FOUND' || error.code === 'FAAS_SHUTTING_DOWN') throw new Stopped();
+    return { ok: false, error, attempts: outcome.attempts };
+  }
+
+  private async deadLetter(records: LogRecord[], error: FaasError, attempts: number): Promise<void> {
+    const data = { code: error.code, message: error.message };
+    if (this.o.deadLetterTopic === undefined) {
+      this.stats.dropped += records.length;
+      this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'dropped', records.length);
+      this.o.deps.log.warn({ fn: this.o.fn, error: data, offsets: records.map((r) => `${r.partition}@${r.offset}`) }, 'records failed and dead-lettering is disabled: dropped');
+      return;
+    }
+    await this.o.deps.eventLog.produce(this.o.deadLetterTopic, records.map((r) => deadLetterRecord(r, this.o.fn, data, attempts)));
+    this.stats.deadLettered += records.length;
+    this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'dead-letter', records.length);
+    this.o.deps.log.warn({ fn: this.o.fn, error: data, attempts, topic: this.o.deadLetterTopic, offsets: records.map((r) => `${r.partition}@${r.offset}`) }, 'records sent to the dead-letter topic');
+  }
+
+  /**
+   * batchWaitMs: a short batch is left uncommitted (so the log delivers it again, with whatever
+   * arrived since) until it is full or its first record has waited batchWaitMs.
+   */
+  private deferForBatchWait(batch: PartitionBatch): boolean {
+    const { mode, batchSize, batchWaitMs } = this.o.spec;
+    if (mode !== 'batch' || batchWaitMs === 0) return false;
+    const key = `${batch.partition}:${batch.records[0]?.offset}`;
+    const now = this.o.deps.clock.now();
+    const first = this.firstSeen.get(key) ?? now;
+    this.firstSeen.set(key, first);
+    if (batch.records.length < batchSize && now - first < batchWaitMs && !this.o.signal.aborted) return true;
+    this.firstSeen.delete(key);
+    return false;
+  }
+
+  private ensureActive(control: BatchControl): void {
+    if (!control.isActive() || this.o.signal.aborted) throw new Stopped();
+  }
+
+  private type(): 'topic' | 'webhook' {
+    return this.o.triggerType ?? 'topic';
+  }
+}

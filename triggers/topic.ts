@@ -1,0 +1,94 @@
+/**
+ * The topic trigger: a consumer group per function trigger (default `faas.<function>`) whose
+ * partition batches go through the PartitionProcessor (commit after success, retries, dead letter,
+ * key-ordered parallelism). Each invocation resolves the function's current version, so a redeploy
+ * does not restart the consumer.
+ */
+import { FaasError } from '../core/errors.ts';
+import type { Manifest } from '../core/manifest.ts';
+import type { TopicTrigger } from '../core/trigger-specs.ts';
+import type { LogRecord, StartFrom } from '../scheduler/event-log.ts';
+import type { InvokeInput } from '../scheduler/invoker.ts';
+import type { RunningTrigger, TriggerDeps, TriggerPlugin } from '../scheduler/trigger-source.ts';
+import { PartitionProcessor } from './partition-processor.ts';
+
+export function groupOf(fn: string, spec: Pick<TopicTrigger, 'group'>): string {
+  return spec.group ?? `faas.${fn}`;
+}
+
+export function deadLetterTopicOf(fn: string, manifest: Readonly<Manifest>): string | undefined {
+  return manifest.deadLetter.enabled ? (manifest.deadLetter.topic ?? `faas.${fn}.dlq`) : undefined;
+}
+
+export function startOf(spec: Pick<TopicTrigger, 'start'>): StartFrom {
+  const s = spec.start;
+  if (typeof s === 'string') return s;
+  return { timestamp: typeof s.timestamp === 'number' ? s.timestamp : Date.parse(s.timestamp) };
+}
+
+export interface ConsumerOptions {
+  fn: string;
+  manifest: Readonly<Manifest>;
+  topic: string;
+  groupId: string;
+  start: StartFrom;
+  spec: Pick<TopicTrigger, 'mode' | 'batchSize' | 'batchWaitMs' | 'encoding' | 'keyConcurrency'>;
+  deps: TriggerDeps;
+  toEvent?: (record: LogRecord, value: unknown) => InvokeInput;
+  triggerType?: 'topic' | 'webhook';
+}
+
+/** A running consumer of one topic for one function (used by the topic and webhook-ingest triggers). */
+export async function startConsumer(o: ConsumerOptions): Promise<RunningTrigger> {
+  const abort = new AbortController();
+  const processor = new PartitionProcessor({
+    fn: o.fn,
+    spec: o.spec,
+    retry: o.manifest.retry,
+    deadLetterTopic: deadLetterTopicOf(o.fn, o.manifest),
+    deps: o.deps,
+    signal: abort.signal,
+    triggerType: o.triggerType ?? 'topic',
+    ...(o.toEvent ? { toEvent: o.toEvent } : {}),
+  });
+  await o.deps.eventLog.ensureTopic(o.topic);
+  const subscription = await o.deps.eventLog.subscribe({
+    groupId: o.groupId,
+    topic: o.topic,
+    start: o.start,
+    // Partitions of one topic run side by side, bounded by the function's instances on this node.
+    partitionsConcurrently: Math.max(1, Math.min(o.manifest.scaling.maxInstances, 16)),
+    maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 500,
+    onBatch: (batch, control) => processor.process(batch, control),
+    onError: (err) => o.deps.log.warn({ fn: o.fn, topic: o.topic, group: o.groupId, err }, 'topic batch failed; it will be redelivered'),
+  });
+  return {
+    async stop() {
+      abort.abort();
+      await subscription.stop();
+    },
+    status: () => ({ topic: o.topic, group: o.groupId, ...processor.stats }),
+  };
+}
+
+export const topicTrigger: TriggerPlugin<'topic'> = {
+  type: 'topic',
+  validate(spec, where) {
+    if (typeof spec.start === 'object' && typeof spec.start.timestamp === 'string' && Number.isNaN(Date.parse(spec.start.timestamp))) {
+      throw new FaasError('FAAS_MANIFEST_INVALID', `${where}.start.timestamp: not a date`);
+    }
+    if (spec.mode === 'record' && spec.batchWaitMs > 0) {
+      throw new FaasError('FAAS_MANIFEST_INVALID', `${where}.batchWaitMs: only applies with mode "batch"`);
+    }
+  },
+  start: (ctx) =>
+    startConsumer({
+      fn: ctx.fn,
+      manifest: ctx.manifest,
+      topic: ctx.spec.topic,
+      groupId: groupOf(ctx.fn, ctx.spec),
+      start: startOf(ctx.spec),
+      spec: ctx.spec,
+      deps: ctx.deps,
+    }),
+};
