@@ -183,6 +183,20 @@ const LOG4J = [
 ].join('\n');
 
 /** A KRaft single node (broker + controller) from the Maven jars, on free loopback ports, data in a temp dir. */
+/** A KRaft cluster id: 16 random bytes, base64url (may start with "-"; see storageFormatArgs). */
+export function newClusterId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * Arguments of `kafka.tools.StorageTool format`. The id goes as `--cluster-id=<id>`: base64url ids
+ * start with "-" one time in 64, and `-t <id>` then reads as an option ("expected one argument"),
+ * which made local Kafka fail to start at random (pinned in test/integration/services.test.ts).
+ */
+export function storageFormatArgs(clusterId: string, propsPath: string): string[] {
+  return ['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', propsPath];
+}
+
 export async function startKafkaLocal(tools: LocalKafkaTools, log: Log): Promise<StartedService> {
   await fetchKafkaLibs(tools, log);
   const classpath = `${kafkaLibsDir(tools.cacheDir)}/*`;
@@ -196,12 +210,12 @@ export async function startKafkaLocal(tools: LocalKafkaTools, log: Log): Promise
     await writeFile(props, serverProperties(dir, port, controllerPort));
     await writeFile(log4j, LOG4J);
     const jvm = ['-Xmx512m', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`];
-    const clusterId = randomBytes(16).toString('base64url');
+    const clusterId = newClusterId();
     const brokers = [`127.0.0.1:${port}`];
     let proc;
     try {
       await runToCompletion('kafka-storage format', tools.java, [
-        ...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props,
+        ...jvm, '-cp', classpath, ...storageFormatArgs(clusterId, props),
       ]);
       proc = spawnSupervised('kafka', tools.java, [...jvm, '-cp', classpath, 'kafka.Kafka', props], { cwd: dir });
       await waitUntilAnswers(proc, () => probeKafka(brokers, 2000), 90_000);
