@@ -23,6 +23,8 @@ interface Member {
   topic: string;
   options: SubscribeOptions;
   assigned: Set<number>;
+  /** Fetch positions resolved from `start` where the group has no commit (never written to the group). */
+  resolved: Map<number, bigint>;
   running: boolean;
   /** Bumped on every rebalance that touches this member. */
   generation: number;
@@ -102,6 +104,7 @@ export class EmbeddedEventLog implements EventLog {
       topic: options.topic,
       options,
       assigned: new Set(),
+      resolved: new Map(),
       running: true,
       generation: 0,
       wake: () => wake(),
@@ -178,11 +181,16 @@ export class EmbeddedEventLog implements EventLog {
     for (const m of members) m.wake();
   }
 
-  /** The fetch position of a partition: the committed offset, else the start position. */
+  /**
+   * The fetch position of a partition: the committed offset, else the start position, resolved
+   * once per member and kept by the member (as Kafka's auto.offset.reset: resolving is no commit).
+   */
   private position(group: Group, member: Member, partition: number): bigint {
     const key = `${member.topic}:${partition}`;
     const committed = group.committed.get(key);
     if (committed !== undefined) return committed;
+    const known = member.resolved.get(partition);
+    if (known !== undefined) return known;
     const log = this.topic(member.topic).partitions[partition] as LogRecord[];
     const start = member.options.start;
     let pos: bigint;
@@ -192,8 +200,7 @@ export class EmbeddedEventLog implements EventLog {
       const i = log.findIndex((r) => Number(r.timestamp) >= start.timestamp);
       pos = BigInt(i < 0 ? log.length : i);
     }
-    // Like auto.offset.reset: the resolved start becomes the group's position.
-    group.committed.set(key, pos);
+    member.resolved.set(partition, pos);
     return pos;
   }
 
@@ -252,13 +259,13 @@ export class EmbeddedEventLog implements EventLog {
       commit: async (nextOffset) => {
         if (!owned()) return; // a revoked partition commits nothing
         const next = BigInt(nextOffset);
-        const current = group.committed.get(key) ?? 0n;
+        const current = group.committed.get(key) ?? -1n;
         if (next > current && next <= BigInt(log.length)) group.committed.set(key, next);
       },
     };
     try {
       await member.options.onBatch({ topic: member.topic, partition, records }, control);
-      return (group.committed.get(key) ?? 0n) > BigInt(from) ? 'progress' : 'no-progress';
+      return (group.committed.get(key) ?? -1n) > BigInt(from) ? 'progress' : 'no-progress';
     } catch (err) {
       member.options.onError?.(err);
       return 'failed';

@@ -3,13 +3,13 @@
  * shared idempotent producer, and an admin client for topics and offsets.
  *
  * Commit discipline: eachBatch runs with autoCommit and auto-resolve off. A commit resolves the
- * offset before it and commits it at once, so what the trigger reports done is what the group
- * holds; records not committed are fetched again (kafkajs refetches from the last resolved
+ * offset before it and commits it at once (through the batch payload, so it works while the
+ * consumer stops), so what the trigger reports done is what the group holds; records not committed are fetched again (kafkajs refetches from the last resolved
  * offset). `isActive()` is false once the consumer stops or the batch is stale after a rebalance;
  * a stale batch's commit is skipped (a revoked partition is never committed), a stopping
  * consumer's is not (kafkajs leaves the group only after the running batch returned).
  */
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
 import { partitionForKey } from './partitioner.ts';
 
@@ -48,7 +48,9 @@ export class KafkaEventLog implements EventLog {
       },
       retry: { initialRetryTime: 100, retries: 8 },
     });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    // Partitions are chosen in produce() and sent explicitly; naming the partitioner also stops
+    // kafkajs warning about its v2 default at construction.
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
   }
 
@@ -132,7 +134,16 @@ export class KafkaEventLog implements EventLog {
               commit: async (nextOffset) => {
                 if (payload.isStale()) return; // revoked: the new owner redelivers from the last commit
                 payload.resolveOffset(String(BigInt(nextOffset) - 1n));
-                await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset }]);
+                // Not consumer.commitOffsets(): kafkajs makes that a silent no-op once the consumer is
+                // stopping, so work completed during shutdown was never committed (pinned in
+                // test/integration/event-log.test.ts). The payload's commit goes to the group
+                // directly, with its generation: the broker fences a member that lost the partition.
+                try {
+                  await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
+                } catch (err) {
+                  if (isRevocation(err)) return;
+                  throw err;
+                }
               },
             },
           );
@@ -188,6 +199,12 @@ export class KafkaEventLog implements EventLog {
     this.partitionCounts.set(topic, { n, at: Date.now() });
     return n;
   }
+}
+
+/** The broker refused a commit because this member no longer owns the partition's generation. */
+function isRevocation(err: unknown): boolean {
+  const type = (err as { type?: unknown } | null)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID' || type === 'FENCED_INSTANCE_ID';
 }
 
 function decodeHeaders(headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {

@@ -6,7 +6,7 @@
  *   Buffer so signatures are computed over the exact bytes.
  * Errors from anywhere leave as `{ error: { code, message } }` via gateway/http-errors.ts.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FaasError } from '../core/errors.ts';
 import type { Deployer } from '../scheduler/deployer.ts';
 import type { Invoker } from '../scheduler/invoker.ts';
@@ -40,11 +40,13 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   maxBundleBytes: number;
   logLevel: string;
+  /** The runtime's logger; when absent fastify makes one at logLevel. */
+  logger?: FastifyBaseLogger;
 }
 
 export function createGateway(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({
-    logger: { level: deps.logLevel },
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.logLevel } }),
     bodyLimit: deps.maxBodyBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

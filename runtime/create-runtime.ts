@@ -4,6 +4,7 @@
  * knows every concrete implementation.
  */
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import type { Redis } from 'ioredis';
 import type { RuntimeConfig } from '../core/config.ts';
 import { createGateway } from '../gateway/server.ts';
@@ -52,6 +53,8 @@ export interface RuntimeOverrides {
 
 export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides = {}): Runtime {
   const lifecycle = new Lifecycle();
+  // One logger for the node, made first: components log while being constructed (kafkajs does).
+  const logger = pino({ level: config.FAAS_LOG_LEVEL });
   let redis: Redis | undefined;
   let registry: FunctionRegistry;
   let activity: ActivityStore;
@@ -69,9 +72,9 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   }
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
   const metrics = new Metrics(runner);
-  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, onError: (msg, err) => gateway.log.warn({ err }, msg) });
+  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, onError: (msg, err) => logger.warn({ err }, msg) });
   const eventLog: EventLog = config.KAFKA_BROKERS !== undefined
-    ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => gateway.log[level]({ component: 'kafkajs' }, msg) })
+    ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => logger[level]({ component: 'kafkajs' }, msg) })
     : new EmbeddedEventLog();
   const webhooks = new WebhookRoutes();
   const triggers = new TriggerController({
@@ -84,7 +87,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
       clock: systemClock,
       webhooks,
       secret: overrides.secret ?? ((name) => process.env[name]),
-      log: { info: (o, m) => gateway.log.info(o, m), warn: (o, m) => gateway.log.warn(o, m), error: (o, m) => gateway.log.error(o, m) },
+      log: { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
       metrics,
     },
   });
@@ -95,12 +98,13 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
     maxBodyBytes: config.FAAS_MAX_BODY_BYTES,
     maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES,
     logLevel: config.FAAS_LOG_LEVEL,
+    logger,
   });
 
   // Every node follows the registry: a deploy anywhere warms and retires versions here too.
   registry.watch((change) => {
     if (change.kind === 'deployed') {
-      runner.activate(change.fn).catch((err: unknown) => gateway.log.warn({ err }, 'activation failed'));
+      runner.activate(change.fn).catch((err: unknown) => logger.warn({ err }, 'activation failed'));
     } else {
       runner.remove(change.name);
     }
@@ -110,10 +114,10 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
     config, gateway, registry, runner, invoker, deployer, lifecycle, eventLog, triggers,
     async start() {
       if (config.REDIS_URL === undefined) {
-        gateway.log.warn('embedded mode: functions, logs, invocation records, cron fences and webhook replay ids live in this process only (set REDIS_URL for a cluster)');
+        logger.warn('embedded mode: functions, logs, invocation records, cron fences and webhook replay ids live in this process only (set REDIS_URL for a cluster)');
       }
       if (config.KAFKA_BROKERS === undefined) {
-        gateway.log.warn('embedded event log: topics live in this process only and are lost on exit (set KAFKA_BROKERS for Kafka)');
+        logger.warn('embedded event log: topics live in this process only and are lost on exit (set KAFKA_BROKERS for Kafka)');
       }
       await Promise.all([registry.ready(), runner.ready(), eventLog.ready()]);
       for (const fn of await registry.list()) await runner.activate(fn);
