@@ -33,6 +33,11 @@ export interface DeployResult {
   unchanged?: boolean;
 }
 
+export interface PublishResult {
+  topic: string;
+  records: { partition: number; offset: string }[];
+}
+
 export interface FunctionSummary {
   name: string;
   version: number;
@@ -190,6 +195,10 @@ export class FaasClient {
 
   async invocation(id: string): Promise<InvocationRecord> {
     return json<InvocationRecord>(await this.#request('GET', `/v1/invocations/${enc(id)}`));
+  }
+
+  async publish(topic: string, records: { key?: string; value: unknown; headers?: Record<string, string> }[]): Promise<PublishResult> {
+    return json<PublishResult>(await this.#request('POST', `/v1/topics/${enc(topic)}/records`, { records }));
   }
 
   async logs(name: string, query: LogQuery = {}): Promise<LogPage> {

@@ -149,7 +149,15 @@ export class PartitionProcessor {
       await this.deadLetter([record], decoded.error, 0);
       return;
     }
-    const event = (this.o.toEvent ?? recordEvent)(record, decoded.value);
+    let event: InvokeInput;
+    try {
+      event = (this.o.toEvent ?? recordEvent)(record, decoded.value);
+    } catch (err) {
+      // A record the trigger cannot turn into an event (e.g. a foreign record on a webhook's ingest
+      // topic) is a failed record, not a reason to stall the partition.
+      await this.deadLetter([record], err instanceof FaasError ? err : new FaasError('FAAS_RECORD_UNDECODABLE', String(err)), 0);
+      return;
+    }
     const outcome = await this.invokeWithRetry(event);
     this.stats.processed++;
     if (outcome.ok) this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success');

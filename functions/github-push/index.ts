@@ -1,10 +1,9 @@
 /**
- * A GitHub push webhook. The runtime has verified X-Hub-Signature-256 before this runs (a bad
- * signature never reaches the handler) and answers a redelivery of the same X-GitHub-Delivery with
- * 2xx without running it again, so this handler only reads the payload.
- *
- * For now it answers a summary of the push. Publishing it to a topic for other functions (e.g.
- * `repo.pushes`) needs ctx.emit, which arrives with a later issue.
+ * A GitHub push webhook in async mode. Before this runs, the runtime has verified
+ * X-Hub-Signature-256 (a bad signature never gets here), dropped redeliveries of the same
+ * X-GitHub-Delivery, and written the request durably to the topic `github.pushes`, answering GitHub
+ * 202. This handler then runs from that topic (commit after success, retries, dead letter), and any
+ * other function can consume the same topic: functions/push-enricher does.
  */
 import type { Handler, HttpResponse } from 'faas-runtime/sdk';
 
@@ -55,7 +54,6 @@ const handler: Handler<PushPayload | null, HttpResponse> = async (event, ctx): P
     commits: commits.slice(0, 20).map((c) => ({ id: c.id.slice(0, 12), title: c.message.split('\n')[0] ?? '' })),
   };
   ctx.log.info(`push to ${summary.repository ?? '?'} ${summary.ref ?? '?'}: ${commits.length} commit(s) by ${summary.pusher ?? '?'}`);
-  // Later (ctx.emit): publish `summary` to a topic keyed by repository, and answer 202.
   return { status: 200, body: summary };
 };
 
