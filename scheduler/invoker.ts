@@ -88,8 +88,11 @@ export class Invoker {
     const outcome = await this.deps.runner.invoke(fn, JSON.stringify(event), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
     this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
     const logs = outcome.ok ? outcome.logs : [...outcome.logs, failureLine(invocationId, outcome.error)];
+    // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
+    // crash, `faas logs` then shows every committed invocation). A failure to store is not the
+    // invocation's failure.
     if (logs.length > 0) {
-      this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
+      await this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
     }
     const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
     return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
