@@ -13,7 +13,7 @@ let b: Runtime & { url: string };
 
 beforeAll(async () => {
   const env = { REDIS_URL: testRedisUrl(), FAAS_REDIS_PREFIX: `faas-test-${randomBytes(4).toString('hex')}:` };
-  [a, b] = await Promise.all([startRuntime(env), startRuntime(env)]);
+  [a, b] = await Promise.all([startRuntime({ ...env, FAAS_LOG_RETENTION: '10000' }), startRuntime({ ...env, FAAS_LOG_RETENTION: '10000' })]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -33,6 +33,23 @@ describe('two nodes, one Redis', () => {
     }, 1000, 10);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(res.json()).toEqual({ got: 7 });
+  });
+
+  it('a per-second cron runs on both nodes, yet each tick fires exactly once', async () => {
+    const name = uniqueName('cron-once');
+    const source = "export default async (event, ctx) => { ctx.log.info(event.data.scheduledTime); return null; }";
+    await a.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, source, { triggers: [{ type: 'cron', schedule: '* * * * * *' }] }) });
+    // Both nodes run the trigger (the deploy reached b through Redis).
+    await eventually(() => a.triggers.status(name).triggers.length === 1 && b.triggers.status(name).triggers.length === 1, 5000);
+    const ticks = await eventually(async () => {
+      const res = await a.gateway.inject({ method: 'GET', url: `/v1/functions/${name}/logs?limit=1000` });
+      const lines = res.json<{ entries: { message: string }[] }>().entries.map((e) => e.message);
+      return lines.length >= 4 ? lines : undefined;
+    }, 10_000, 100);
+    expect(new Set(ticks).size).toBe(ticks.length); // no scheduled time twice
+    const runs = (n: Runtime) => Number((n.triggers.status(name).triggers[0]?.status as { runs?: number }).runs ?? 0);
+    expect(runs(a) + runs(b)).toBeGreaterThanOrEqual(ticks.length);
+    await a.gateway.inject({ method: 'DELETE', url: `/v1/functions/${name}` });
   });
 
   it('a redeploy lets in-flight invocations finish on the old version while new ones get the new', async () => {
