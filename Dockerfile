@@ -22,4 +22,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.FAAS_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # isolated-vm requires --no-node-snapshot; SIGTERM drains in-flight invocations (FAAS_SHUTDOWN_GRACE_MS).
 STOPSIGNAL SIGTERM
-CMD ["node", "--no-node-snapshot", "scripts/start.ts"]
+CMD ["node", "--no-node-snapshot", "--disable-warning=TimeoutNegativeWarning", "scripts/start.ts"]

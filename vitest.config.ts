@@ -8,7 +8,7 @@ export default defineConfig({
     // Forks, not threads: isolated-vm and native addons are safer in child processes.
     pool: 'forks',
     // isolated-vm needs it in any process that loads it (the sandbox tests load it in the worker).
-    execArgv: ['--no-node-snapshot'],
+    execArgv: ['--no-node-snapshot', '--disable-warning=TimeoutNegativeWarning'],
     // Two cores: Kafka's JVM and Redis run beside the workers, so keep one worker per core at most.
     maxWorkers: 2,
     testTimeout: 30_000,
