@@ -17,38 +17,8 @@ import { connectRedis, waitReady } from '../../state/redis-connection.ts';
 import { RedisFenceStore } from '../../state/redis-fence.ts';
 import { cronTrigger } from '../../triggers/cron.ts';
 import { testRedisUrl } from '../support/env.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
-class FakeClock implements Clock {
-  private t: number;
-  private seq = 0;
-  private timers: { at: number; seq: number; fn: () => void }[] = [];
-
-  constructor(start: string) {
-    this.t = Date.parse(start);
-  }
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): { cancel(): void } {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
-    this.timers.push(timer);
-    return { cancel: () => void (this.timers = this.timers.filter((x) => x !== timer)) };
-  }
-
-  /** Fire the timers due by `target` (no waiting for what they start). */
-  advanceTo(target: number): void {
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = Math.max(this.t, due.at);
-      due.fn();
-    }
-    this.t = target;
-  }
-}
 
 /** Records every invocation, by node, across both nodes. */
 class CountingInvoker {

@@ -13,40 +13,12 @@ import { KafkaEventLog } from '../../eventlog/kafka.ts';
 import type { EventLog } from '../../scheduler/event-log.ts';
 import { MemoryFenceStore } from '../../scheduler/fence-memory.ts';
 import type { InvocationResult, Invoker, InvokeInput } from '../../scheduler/invoker.ts';
-import type { Clock } from '../../scheduler/ports.ts';
 import type { RunningTrigger } from '../../scheduler/trigger-source.ts';
 import type { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { cronTrigger } from '../../triggers/cron.ts';
 import { testKafkaBrokers } from '../support/env.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
-class FakeClock implements Clock {
-  private t = Date.parse('2025-06-01T12:00:00.500Z');
-  private seq = 0;
-  private timers: { at: number; seq: number; fn: () => void }[] = [];
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): { cancel(): void } {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
-    this.timers.push(timer);
-    return { cancel: () => void (this.timers = this.timers.filter((x) => x !== timer)) };
-  }
-
-  /** Fire the timers due within `ms` (no waiting for what they start). */
-  advance(ms: number): void {
-    const target = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = Math.max(this.t, due.at);
-      due.fn();
-    }
-    this.t = target;
-  }
-}
 
 interface DrainData {
   scheduledTime: string;
@@ -80,7 +52,7 @@ interface Drainer {
 }
 
 async function startDrain(log: EventLog, topic: string, group: string, extra: Record<string, unknown> = {}): Promise<Drainer> {
-  const clock = new FakeClock();
+  const clock = new FakeClock('2025-06-01T12:00:00.500Z');
   const invoker = new DrainInvoker();
   const spec = cronTriggerSchema.parse({ type: 'cron', schedule: '*/10 * * * * *', topic, group, ...extra });
   const manifest = parseManifest({ name: 'reporter', triggers: [spec], retry: { maxAttempts: 1 } });
@@ -103,7 +75,7 @@ async function startDrain(log: EventLog, topic: string, group: string, extra: Re
   });
   const tick = async () => {
     const before = trigger.status().runs as number;
-    clock.advance(10_000);
+    clock.advanceNow(10_000);
     await vi.waitFor(() => expect(trigger.status().runs).toBe(before + 1), { timeout: 25_000, interval: 20 });
     return invoker.calls.at(-1) as DrainData;
   };

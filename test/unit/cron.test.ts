@@ -15,51 +15,10 @@ import type { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { CronSchedule } from '../../triggers/cron-schedule.ts';
 import { createCronTrigger, cronTrigger } from '../../triggers/cron.ts';
 import { backoffDelay, retry } from '../../triggers/retry.ts';
+import { FakeClock, settle } from '../support/fake-clock.ts';
 
 /** Let pending promise chains (fence claims, invocations) run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
-}
 
-class FakeClock implements Clock {
-  private t: number;
-  private seq = 0;
-  private timers: { at: number; seq: number; fn: () => void }[] = [];
-
-  constructor(start: string | number) {
-    this.t = typeof start === 'number' ? start : Date.parse(start);
-  }
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): { cancel(): void } {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
-    this.timers.push(timer);
-    return { cancel: () => void (this.timers = this.timers.filter((x) => x !== timer)) };
-  }
-
-  /** Move time forward, firing each timer at its due time, in order. */
-  async advance(ms: number): Promise<void> {
-    const target = this.t + ms;
-    for (;;) {
-      await settle();
-      const due = this.timers.filter((x) => x.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = Math.max(this.t, due.at);
-      due.fn();
-    }
-    this.t = target;
-    await settle();
-  }
-
-  /** Time passes while no timer can fire (a blocked event loop, a suspended VM); they fire late on the next advance. */
-  jump(ms: number): void {
-    this.t += ms;
-  }
-}
 
 const ok = (name: string): InvocationResult => ({ invocationId: 'i', correlationId: 'c', function: name, version: 1, start: 'warm', durationMs: 1, resultJson: 'null' });
 
