@@ -115,41 +115,44 @@ export class KafkaEventLog implements EventLog {
       eachBatch: async (payload: EachBatchPayload) => {
         const { batch } = payload;
         if (batch.isEmpty()) return;
-        const records: LogRecord[] = batch.messages.slice(0, maxRecords).map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key ?? null,
-          value: m.value ?? null,
-          headers: decodeHeaders(m.headers),
-          timestamp: m.timestamp,
-        }));
         const isActive = () => payload.isRunning() && !payload.isStale();
-        try {
-          await options.onBatch(
-            { topic: batch.topic, partition: batch.partition, records },
-            {
-              isActive,
-              heartbeat: () => payload.heartbeat(),
-              commit: async (nextOffset) => {
-                if (payload.isStale()) return; // revoked: the new owner redelivers from the last commit
-                payload.resolveOffset(String(BigInt(nextOffset) - 1n));
-                // Not consumer.commitOffsets(): kafkajs makes that a silent no-op once the consumer is
-                // stopping, so work completed during shutdown was never committed (pinned in
-                // test/integration/event-log.test.ts). The payload's commit goes to the group
-                // directly, with its generation: the broker fences a member that lost the partition.
-                try {
-                  await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
-                } catch (err) {
-                  if (isRevocation(err)) return;
-                  throw err;
-                }
-              },
-            },
-          );
-        } catch (err) {
-          options.onError?.(err);
-          throw err; // kafkajs retries the batch (it was not resolved) with its backoff
+        let committed = -1n;
+        const commit = async (nextOffset: string) => {
+          if (payload.isStale()) return; // revoked: the new owner redelivers from the last commit
+          payload.resolveOffset(String(BigInt(nextOffset) - 1n));
+          // Not consumer.commitOffsets(): kafkajs makes that a silent no-op once the consumer is
+          // stopping, so work completed during shutdown was never committed (pinned in
+          // test/integration/event-log.test.ts). The payload's commit goes to the group
+          // directly, with its generation: the broker fences a member that lost the partition.
+          try {
+            await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
+            if (BigInt(nextOffset) > committed) committed = BigInt(nextOffset);
+          } catch (err) {
+            if (isRevocation(err)) return;
+            throw err;
+          }
+        };
+        // The whole fetched batch, in chunks: slicing it and returning would make kafkajs fetch the
+        // rest again (measured: most of the broker's CPU). The next chunk only after the previous
+        // one was fully committed, so a chunk left pending never lets later records overtake it.
+        for (let from = 0; from < batch.messages.length && isActive(); from += maxRecords) {
+          const records: LogRecord[] = batch.messages.slice(from, from + maxRecords).map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ?? null,
+            value: m.value ?? null,
+            headers: decodeHeaders(m.headers),
+            timestamp: m.timestamp,
+          }));
+          try {
+            await options.onBatch({ topic: batch.topic, partition: batch.partition, records }, { isActive, heartbeat: () => payload.heartbeat(), commit });
+          } catch (err) {
+            options.onError?.(err);
+            throw err; // kafkajs retries the batch (it was not resolved) with its backoff
+          }
+          const last = records[records.length - 1] as LogRecord;
+          if (committed <= BigInt(last.offset)) break;
         }
       },
     });

@@ -13,9 +13,9 @@ import * as esbuild from 'esbuild';
 import type { ErrorData } from '../core/errors.ts';
 import type { LogEntry } from '../scheduler/ports.ts';
 import type { GuestOutcome } from './guest/bootstrap.ts';
-import type { InvokeSpec } from './protocol.ts';
+import type { InvokeSpec, SeriesSpec } from './protocol.ts';
 
-export type { InvokeSpec };
+export type { InvokeSpec, SeriesSpec };
 
 export interface InstanceSpec {
   name: string;
@@ -80,16 +80,18 @@ type KillReason = 'timeout' | 'disposed';
 export class IsolateInstance {
   private readonly isolate: ivm.Isolate;
   private readonly invokeRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
+  private readonly seriesRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome[]>>;
   private readonly fireRef: ivm.Reference<(id: number) => void>;
   private readonly timers: Set<NodeJS.Timeout>;
   private killed: KillReason | undefined;
   private invocations = 0;
   readonly spec: InstanceSpec;
 
-  private constructor(spec: InstanceSpec, isolate: ivm.Isolate, invokeRef: IsolateInstance['invokeRef'], fireRef: IsolateInstance['fireRef'], timers: Set<NodeJS.Timeout>) {
+  private constructor(spec: InstanceSpec, isolate: ivm.Isolate, invokeRef: IsolateInstance['invokeRef'], seriesRef: IsolateInstance['seriesRef'], fireRef: IsolateInstance['fireRef'], timers: Set<NodeJS.Timeout>) {
     this.spec = spec;
     this.isolate = isolate;
     this.invokeRef = invokeRef;
+    this.seriesRef = seriesRef;
     this.fireRef = fireRef;
     this.timers = timers;
   }
@@ -123,6 +125,7 @@ export class IsolateInstance {
       const api: ivm.Reference<Record<string, unknown>> = install.applySync(undefined, [timerHost], { result: { reference: true } });
       const setHandler = api.getSync('setHandler', { reference: true }) as ivm.Reference<(...a: unknown[]) => void>;
       const invokeRef = api.getSync('invoke', { reference: true }) as IsolateInstance['invokeRef'];
+      const seriesRef = api.getSync('invokeSeries', { reference: true }) as IsolateInstance['seriesRef'];
       const fire = api.getSync('fireTimer', { reference: true }) as ivm.Reference<(id: number) => void>;
       fireBox.ref = fire;
 
@@ -144,7 +147,7 @@ export class IsolateInstance {
       } catch (err) {
         throw new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
       }
-      return new IsolateInstance(spec, isolate, invokeRef, fire, timers);
+      return new IsolateInstance(spec, isolate, invokeRef, seriesRef, fire, timers);
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err instanceof InitError ? err : new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
@@ -156,42 +159,43 @@ export class IsolateInstance {
   }
 
   async invoke(spec: InvokeSpec): Promise<InstanceOutcome> {
-    if (!this.alive) return { ok: false, error: { code: 'FAAS_INTERNAL', message: 'instance is disposed' }, logs: [], lost: true };
+    const meta = { invocationId: spec.invocationId, correlationId: spec.correlationId, deadline: spec.deadline, maxResultBytes: spec.maxResultBytes, maxLogBytes: spec.maxLogBytes };
+    const run = await this.guarded(spec.deadline, (timeout) => this.invokeRef.apply(undefined, [spec.eventJson, JSON.stringify(meta)], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<GuestOutcome>);
+    return run.ok ? toOutcome(spec.invocationId, run.value, spec.maxResultBytes) : { ok: false, error: run.error, logs: [], lost: true };
+  }
+
+  /**
+   * Several invocations in order in one round trip, stopping after the first failure. The series
+   * shares one deadline; when it passes (or the isolate dies) nothing of the series is known to have
+   * completed: `lost` is set and the caller runs those events one by one.
+   */
+  async invokeSeries(spec: SeriesSpec): Promise<{ outcomes: InstanceOutcome[]; lost: false } | { outcomes: []; lost: true; error: ErrorData }> {
+    const eventsJson = `[${spec.items.map((i) => i.eventJson).join(',')}]`;
+    const meta = JSON.stringify({ items: spec.items.map((i) => ({ invocationId: i.invocationId, correlationId: i.correlationId })), deadline: spec.deadline, maxResultBytes: spec.maxResultBytes, maxLogBytes: spec.maxLogBytes });
+    const run = await this.guarded(spec.deadline, (timeout) => this.seriesRef.apply(undefined, [eventsJson, meta], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<GuestOutcome[]>);
+    if (!run.ok) return { outcomes: [], lost: true, error: run.error };
+    return { outcomes: run.value.map((o, i) => toOutcome((spec.items[i] as { invocationId: string }).invocationId, o, spec.maxResultBytes)), lost: false };
+  }
+
+  /** Runs a call into the guest under the wall-clock deadline; an isolate whose call failed is destroyed. */
+  private async guarded<T>(deadline: number, call: (timeoutMs: number) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: ErrorData }> {
+    if (!this.alive) return { ok: false, error: { code: 'FAAS_INTERNAL', message: 'instance is disposed' } };
     this.invocations++;
-    const remaining = Math.max(1, spec.deadline - Date.now());
+    const remaining = Math.max(1, deadline - Date.now());
     const deadlineTimer = setTimeout(() => this.kill('timeout'), remaining);
-    const meta = JSON.stringify({
-      invocationId: spec.invocationId,
-      correlationId: spec.correlationId,
-      deadline: spec.deadline,
-      maxResultBytes: spec.maxResultBytes,
-      maxLogBytes: spec.maxLogBytes,
-    });
     try {
-      const [status, payload, logsJson] = await this.invokeRef.apply(undefined, [spec.eventJson, meta], {
-        timeout: remaining,
-        result: { promise: true, copy: true },
-      });
-      const logs = toLogEntries(spec.invocationId, logsJson);
-      if (status === 'err') {
-        return { ok: false, error: JSON.parse(payload) as ErrorData, logs, lost: false };
-      }
-      const bytes = Buffer.byteLength(payload);
-      if (bytes > spec.maxResultBytes) {
-        return { ok: false, error: { code: 'FAAS_RESULT_TOO_LARGE', message: `result is ${bytes} bytes; limits.maxResultBytes is ${spec.maxResultBytes}` }, logs, lost: false };
-      }
-      return { ok: true, resultJson: payload, logs };
+      return { ok: true, value: await call(remaining) };
     } catch (err) {
       // Sync timeouts leave the isolate in an unknown state: destroy it either way. An isolate that
       // is disposed although we did not kill it hit its memory limit (isolated-vm then rejects
       // pending promises with messages like "Promise was abandoned", not "memory limit").
-      const error = this.killed === 'timeout' || isTimeoutError(err)
-        ? { code: 'FAAS_TIMEOUT' as const, message: `invocation passed its deadline of ${remaining} ms; the sandbox was destroyed` }
+      const error: ErrorData = this.killed === 'timeout' || isTimeoutError(err)
+        ? { code: 'FAAS_TIMEOUT', message: `invocation passed its deadline of ${remaining} ms; the sandbox was destroyed` }
         : this.killed === undefined && this.isolate.isDisposed
-          ? { code: 'FAAS_MEMORY_LIMIT' as const, message: `the handler exceeded its memory limit of ${this.spec.memoryMb} MB; the sandbox was destroyed` }
+          ? { code: 'FAAS_MEMORY_LIMIT', message: `the handler exceeded its memory limit of ${this.spec.memoryMb} MB; the sandbox was destroyed` }
           : guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
       this.dispose();
-      return { ok: false, error, logs: [], lost: true };
+      return { ok: false, error };
     } finally {
       clearTimeout(deadlineTimer);
       for (const t of this.timers) clearTimeout(t);
@@ -234,6 +238,17 @@ export class InitError extends Error {
     super(data.message);
     this.data = data;
   }
+}
+
+/** A guest outcome as the host's: logs tagged with the invocation, the result's exact byte size checked. */
+function toOutcome(invocationId: string, [status, payload, logsJson]: GuestOutcome, maxResultBytes: number): InstanceOutcome {
+  const logs = toLogEntries(invocationId, logsJson);
+  if (status === 'err') return { ok: false, error: JSON.parse(payload) as ErrorData, logs, lost: false };
+  const bytes = Buffer.byteLength(payload);
+  if (bytes > maxResultBytes) {
+    return { ok: false, error: { code: 'FAAS_RESULT_TOO_LARGE', message: `result is ${bytes} bytes; limits.maxResultBytes is ${maxResultBytes}` }, logs, lost: false };
+  }
+  return { ok: true, resultJson: payload, logs };
 }
 
 function toLogEntries(invocationId: string, logsJson: string): LogEntry[] {

@@ -29,14 +29,34 @@ export interface InvokeSpec {
   maxLogBytes: number;
 }
 
+/** Several invocations of one function, run in order on one instance in one round trip. */
+export interface SeriesSpec {
+  items: { invocationId: string; correlationId: string; eventJson: string }[];
+  /** Epoch ms: the whole series' deadline. */
+  deadline: number;
+  maxResultBytes: number;
+  maxLogBytes: number;
+}
+
 export interface InvokeMessage extends InvokeSpec {
   t: 'invoke';
   instanceId: number;
 }
 
+export interface SeriesMessage extends SeriesSpec {
+  t: 'series';
+  instanceId: number;
+  seriesId: string;
+}
+
+export type SeriesOutcome =
+  | { ok: true; resultJson: string; logs: LogEntry[] }
+  | { ok: false; error: ErrorData; logs: LogEntry[] };
+
 export type HostMessage =
   | LoadMessage
   | InvokeMessage
+  | SeriesMessage
   | { t: 'dispose'; instanceId: number }
   | { t: 'forget'; digest: string }
   | { t: 'stats'; rid: number };
@@ -47,4 +67,5 @@ export type WorkerMessage =
   | { t: 'loaded'; instanceId: number; ok: false; error: ErrorData }
   | { t: 'result'; invocationId: string; ok: true; resultJson: string; logs: LogEntry[]; durationMs: number }
   | { t: 'result'; invocationId: string; ok: false; error: ErrorData; logs: LogEntry[]; durationMs: number; lost: boolean }
+  | { t: 'seriesResult'; seriesId: string; outcomes: SeriesOutcome[]; lost: boolean; error?: ErrorData; durationMs: number }
   | { t: 'stats'; rid: number; rssBytes: number; instances: number; heapBytes: number };

@@ -9,7 +9,8 @@
  * - a redeploy retires the old version: idle old instances go at once, busy ones when they finish.
  */
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
-import type { FunctionVersion, InvocationMeta, SandboxOutcome, SandboxRunner, SandboxStats, StartKind } from '../scheduler/ports.ts';
+import { randomUUID } from 'node:crypto';
+import type { FunctionVersion, InvocationMeta, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesResult, StartKind } from '../scheduler/ports.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
 import type { SandboxProcess } from './sandbox-process.ts';
 
@@ -98,6 +99,41 @@ export class IsolateRunner implements SandboxRunner {
       return reply.ok
         ? { ok: true, resultJson: reply.resultJson, start, durationMs, logs: reply.logs }
         : { ok: false, error: reply.error, start, durationMs, logs: reply.logs };
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  async invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number): Promise<SeriesResult> {
+    const t0 = performance.now();
+    let acquired: { inst: Instance; start: StartKind };
+    try {
+      if (this.closing) throw new FaasError('FAAS_SHUTTING_DOWN', 'the runtime is shutting down and takes no new invocations');
+      acquired = await this.acquire(fn, deadline);
+    } catch (err) {
+      return { lost: true, outcomes: [], error: toFaasError(err).toData(), durationMs: performance.now() - t0 };
+    }
+    const { inst, start } = acquired;
+    this.inFlight++;
+    try {
+      const reply = await inst.proc.invokeSeries({
+        instanceId: inst.id,
+        seriesId: randomUUID(),
+        items,
+        deadline,
+        maxResultBytes: fn.manifest.limits.maxResultBytes,
+        maxLogBytes: fn.manifest.limits.maxLogBytes,
+      });
+      const durationMs = performance.now() - t0;
+      this.release(inst, reply.lost);
+      if (reply.lost) return { lost: true, outcomes: [], error: reply.error ?? { code: 'FAAS_INTERNAL', message: 'series lost' }, durationMs };
+      // Per-invocation durations are not measured inside a series: each gets an equal share.
+      const each = durationMs / Math.max(1, reply.outcomes.length);
+      return {
+        lost: false,
+        outcomes: reply.outcomes.map((o, i) => ({ ...o, start: i === 0 ? start : 'warm', durationMs: each })),
+      };
     } finally {
       this.inFlight--;
       if (this.inFlight === 0) this.drained?.();

@@ -9,9 +9,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ErrorData } from '../core/errors.ts';
-import type { HostMessage, InvokeMessage, LoadMessage, WorkerMessage } from './protocol.ts';
+import type { HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from './protocol.ts';
 
 export type InvokeReply = Extract<WorkerMessage, { t: 'result' }>;
+export type SeriesReply = Extract<WorkerMessage, { t: 'seriesResult' }>;
 export type ProcessStats = { pid: number; rssBytes: number; instances: number; heapBytes: number };
 
 const WORKER_PATH = fileURLToPath(new URL('./worker/main.ts', import.meta.url));
@@ -36,6 +37,7 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
   private readonly child: ChildProcess;
   private readonly loads = new Map<number, { resolve(initMs: number): void; reject(e: ErrorData): void }>();
   private readonly invokes = new Map<string, PendingInvoke>();
+  private readonly series = new Map<string, { resolve(reply: SeriesReply): void; watchdog: NodeJS.Timeout; startedAt: number }>();
   private readonly statsWaiters = new Map<number, (s: ProcessStats) => void>();
   private readonly digests = new Set<string>();
   private readonly graceMs: number;
@@ -100,6 +102,19 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
     });
   }
 
+  /** Several invocations on one instance in one round trip (see IsolateInstance.invokeSeries). */
+  invokeSeries(msg: Omit<SeriesMessage, 't'>): Promise<SeriesReply> {
+    return new Promise<SeriesReply>((resolve) => {
+      const startedAt = performance.now();
+      const watchdog = setTimeout(() => {
+        this.watchdogKilled.add(msg.seriesId);
+        this.kill();
+      }, Math.max(0, msg.deadline - Date.now()) + this.graceMs);
+      this.series.set(msg.seriesId, { resolve, watchdog, startedAt });
+      this.post({ t: 'series', ...msg });
+    });
+  }
+
   dispose(instanceId: number): void {
     this.post({ t: 'dispose', instanceId });
   }
@@ -144,6 +159,14 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
         p.resolve(m);
         break;
       }
+      case 'seriesResult': {
+        const p = this.series.get(m.seriesId);
+        if (p === undefined) return;
+        this.series.delete(m.seriesId);
+        clearTimeout(p.watchdog);
+        p.resolve(m);
+        break;
+      }
       case 'stats': {
         const w = this.statsWaiters.get(m.rid);
         this.statsWaiters.delete(m.rid);
@@ -166,6 +189,12 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
       p.resolve({ t: 'result', invocationId: id, ok: false, error, logs: [], durationMs: performance.now() - p.startedAt, lost: true });
     }
     this.invokes.clear();
+    for (const [id, p] of this.series) {
+      clearTimeout(p.watchdog);
+      const error: ErrorData = this.watchdogKilled.has(id) ? { code: 'FAAS_TIMEOUT', message: 'the series passed its deadline and did not stop; its sandbox process was killed' } : crashed;
+      p.resolve({ t: 'seriesResult', seriesId: id, outcomes: [], lost: true, error, durationMs: performance.now() - p.startedAt });
+    }
+    this.series.clear();
     for (const w of this.loads.values()) w.reject(crashed);
     this.loads.clear();
     for (const w of this.statsWaiters.values()) w({ pid: this.pid, rssBytes: 0, instances: 0, heapBytes: 0 });

@@ -76,16 +76,7 @@ export class Invoker {
     const fn = await this.resolve(name);
     const correlationId = input.correlationId ?? invocationId;
     const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
-    const event = {
-      ...input.extensions,
-      id: input.eventId ?? invocationId,
-      source: input.source ?? `/v1/functions/${name}/invoke`,
-      type: input.type ?? 'faas.invoke',
-      time: input.time ?? new Date().toISOString(),
-      data: input.data ?? null,
-      ...(input.http ? { http: input.http } : {}),
-    };
-    const outcome = await this.deps.runner.invoke(fn, JSON.stringify(event), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
+    const outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
     this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
     const logs = outcome.ok ? outcome.logs : [...outcome.logs, failureLine(invocationId, outcome.error)];
     // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
@@ -96,6 +87,36 @@ export class Invoker {
     }
     const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
     return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
+  }
+
+  /**
+   * Several events of one function in order, in one sandbox round trip, stopping after the first
+   * failure: the results of those that ran (the last may be a failure). `lost` when the series
+   * passed its deadline (the function's timeout, for the whole series) or its sandbox died: then
+   * none is known to have completed, and the caller invokes them one by one.
+   */
+  async invokeSeries(name: string, inputs: InvokeInput[]): Promise<{ results: InvocationResult[]; lost?: FaasError }> {
+    if (!this.deps.lifecycle.acceptingWork) {
+      throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
+    }
+    const fn = await this.resolve(name);
+    const items = inputs.map((input) => {
+      const invocationId = randomUUID();
+      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId) };
+    });
+    const series = await this.deps.runner.invokeSeries(fn, items, Date.now() + fn.manifest.limits.timeoutMs);
+    if (series.lost) return { results: [], lost: FaasError.fromData(series.error) };
+    const logs: LogEntry[] = [];
+    const results = series.outcomes.map((outcome, i): InvocationResult => {
+      const { invocationId, correlationId } = items[i] as { invocationId: string; correlationId: string };
+      this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
+      logs.push(...outcome.logs);
+      if (!outcome.ok) logs.push(failureLine(invocationId, outcome.error));
+      const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
+      return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
+    });
+    if (logs.length > 0) await this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
+    return { results };
   }
 
   /** Accept now, run in the background; the outcome is fetched by id from the activity store. */
@@ -131,6 +152,19 @@ export class Invoker {
       .catch((err: unknown) => this.deps.onError?.('storing an async outcome failed', err));
     return { invocationId };
   }
+}
+
+/** The CloudEvents-style envelope the handler receives, as JSON. */
+function eventJson(name: string, input: InvokeInput, invocationId: string): string {
+  return JSON.stringify({
+    ...input.extensions,
+    id: input.eventId ?? invocationId,
+    source: input.source ?? `/v1/functions/${name}/invoke`,
+    type: input.type ?? 'faas.invoke',
+    time: input.time ?? new Date().toISOString(),
+    data: input.data ?? null,
+    ...(input.http ? { http: input.http } : {}),
+  });
 }
 
 /** A failed invocation leaves one error line in the function's logs, with the guest stack if any. */

@@ -85,10 +85,27 @@ export interface SandboxStats {
   processes: { pid: number; instances: number; rssBytes: number }[];
 }
 
+export interface SeriesItem {
+  eventJson: string;
+  invocationId: string;
+  correlationId: string;
+}
+
+/**
+ * The outcomes of a series, in order, up to and including the first failure. `lost`: the series
+ * passed its deadline or its sandbox died, and nothing of it is known to have completed.
+ */
+export type SeriesResult = { lost: false; outcomes: SandboxOutcome[] } | { lost: true; outcomes: []; error: ErrorData; durationMs: number };
+
 /** Runs handler code. Implemented by sandbox/ (isolated-vm in supervised processes). */
 export interface SandboxRunner {
   /** Run one invocation of `fn`, cold or warm; never throws for handler failures. */
   invoke(fn: FunctionVersion, eventJson: string, meta: InvocationMeta): Promise<SandboxOutcome>;
+  /**
+   * Run several invocations of `fn` in order on one instance, in one round trip to the sandbox,
+   * stopping after the first failure (topic records: one handler call each, IPC amortised).
+   */
+  invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number): Promise<SeriesResult>;
   /** A version became current: pre-warm minWarm instances and retire older versions' idle ones. */
   activate(fn: FunctionVersion): Promise<void>;
   /** A function was deleted: release all its instances once idle. */

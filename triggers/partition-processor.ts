@@ -17,7 +17,7 @@ import type { TopicTrigger } from '../core/trigger-specs.ts';
 import type { BatchControl, LogRecord, PartitionBatch } from '../scheduler/event-log.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { TriggerDeps } from '../scheduler/trigger-source.ts';
-import { retry, type RetryPolicy } from './retry.ts';
+import { backoffDelay, retry, sleep, type RetryPolicy } from './retry.ts';
 import { batchEvent, deadLetterRecord, decodeValue, recordEvent } from './topic-records.ts';
 
 export interface ProcessorOptions {
@@ -39,12 +39,18 @@ export interface ProcessorOptions {
 class Stopped extends Error {}
 
 const HEARTBEAT_MS = 2000;
+/** Most records sent to the sandbox in one series. */
+const SERIES_MAX = 64;
 const INTERIM_COMMIT_MS = 1000;
+/** After a series, commit if the last commit is older than this (each commit costs the broker). */
+const SERIES_COMMIT_MS = 100;
 
 export class PartitionProcessor {
   readonly stats = { processed: 0, retried: 0, deadLettered: 0, dropped: 0 };
   private readonly o: ProcessorOptions;
   private readonly firstSeen = new Map<string, number>();
+  /** Current series size: halves after a series timed out, grows back by one per good series. */
+  private seriesMax = SERIES_MAX;
 
   constructor(options: ProcessorOptions) {
     this.o = options;
@@ -58,30 +64,28 @@ export class PartitionProcessor {
     let committed = -1n;
     let lastCommitAt = this.o.deps.clock.now();
     let chain = Promise.resolve();
-    const commitPrefix = (force: boolean): Promise<void> => {
+    /** force: true = now; 'soon' = now unless a commit went out in the last SERIES_COMMIT_MS. */
+    const commitPrefix = (force: boolean | 'soon'): Promise<void> => {
       while (prefix < offsets.length && done.has(offsets[prefix] as bigint)) prefix++;
       if (prefix === 0) return chain;
       const next = (offsets[prefix - 1] as bigint) + 1n;
-      if (next <= committed || (!force && this.o.deps.clock.now() - lastCommitAt < INTERIM_COMMIT_MS)) return chain;
+      const age = this.o.deps.clock.now() - lastCommitAt;
+      if (next <= committed || (!force && age < INTERIM_COMMIT_MS) || (force === 'soon' && age < SERIES_COMMIT_MS)) return chain;
       committed = next;
       lastCommitAt = this.o.deps.clock.now();
       chain = chain.then(() => control.commit(String(next)));
       return chain;
     };
-    const markDone = (record: LogRecord) => {
+    /** `flush`: after a series, commit the done prefix soon rather than at the next interim tick. */
+    const markDone = (record: LogRecord, flush = false) => {
       done.add(BigInt(record.offset));
-      void commitPrefix(false).catch(() => undefined);
+      void commitPrefix(flush ? 'soon' : false).catch(() => undefined);
     };
     const heartbeat = setInterval(() => void control.heartbeat().catch(() => undefined), HEARTBEAT_MS);
     try {
       if (this.o.spec.mode === 'batch') await this.batches(batch.records, control, markDone);
-      else if (this.o.spec.keyConcurrency <= 1) {
-        for (const record of batch.records) {
-          this.ensureActive(control);
-          await this.one(record, control);
-          markDone(record);
-        }
-      } else await this.lanes(batch.records, control, markDone);
+      else if (this.o.spec.keyConcurrency <= 1) await this.sequence(batch.records, control, markDone);
+      else await this.lanes(batch.records, control, markDone);
     } catch (err) {
       if (!(err instanceof Stopped)) throw err;
     } finally {
@@ -91,7 +95,7 @@ export class PartitionProcessor {
   }
 
   /** Keys in parallel, up to keyConcurrency at once; each key's records in offset order. */
-  private async lanes(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord) => void): Promise<void> {
+  private async lanes(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void): Promise<void> {
     const lanes = new Map<string, LogRecord[]>();
     for (const r of records) {
       const k = r.key === null ? '\u0000' : r.key.toString('latin1');
@@ -104,16 +108,11 @@ export class PartitionProcessor {
     const worker = async () => {
       while (queue.length > 0 && failure === undefined) {
         const lane = queue.shift() as LogRecord[];
-        for (const record of lane) {
-          if (failure !== undefined) return;
-          try {
-            this.ensureActive(control);
-            await this.one(record, control);
-            markDone(record);
-          } catch (err) {
-            failure ??= err instanceof Error ? err : new Error(String(err));
-            return;
-          }
+        try {
+          await this.sequence(lane, control, markDone, () => failure !== undefined);
+        } catch (err) {
+          failure ??= err instanceof Error ? err : new Error(String(err));
+          return;
         }
       }
     };
@@ -122,7 +121,7 @@ export class PartitionProcessor {
   }
 
   /** Batch mode: invocations of up to batchSize decoded records; undecodable ones go to the DLQ alone. */
-  private async batches(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord) => void): Promise<void> {
+  private async batches(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void): Promise<void> {
     for (let i = 0; i < records.length; i += this.o.spec.batchSize) {
       this.ensureActive(control);
       const chunk = records.slice(i, i + this.o.spec.batchSize);
@@ -142,8 +141,77 @@ export class PartitionProcessor {
     }
   }
 
-  /** One record: decode, invoke with retries, dead-letter when they are exhausted. */
-  private async one(record: LogRecord, _control: BatchControl): Promise<void> {
+  /**
+   * Records in order. Runs of decodable records go to the sandbox as one series (one round trip,
+   * one handler call per record); the first record that fails in a series continues on the
+   * single-record path (retries, dead letter), then series resume after it. A lost series (deadline
+   * or crash) tells nothing about its records: they are run one by one, so at-least-once holds.
+   */
+  private async sequence(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void, abandoned: () => boolean = () => false): Promise<void> {
+    let i = 0;
+    while (i < records.length) {
+      if (abandoned()) return;
+      this.ensureActive(control);
+      const chunk: { record: LogRecord; event: InvokeInput }[] = [];
+      for (let j = i; j < records.length && chunk.length < this.seriesMax; j++) {
+        const record = records[j] as LogRecord;
+        const event = this.eventOf(record);
+        if (event === undefined) break; // undecodable: the single path dead-letters it
+        chunk.push({ record, event });
+      }
+      if (chunk.length <= 1) {
+        const record = records[i] as LogRecord;
+        await this.one(record);
+        markDone(record);
+        i++;
+        continue;
+      }
+      let series: Awaited<ReturnType<TriggerDeps['invoker']['invokeSeries']>>;
+      try {
+        series = await this.o.deps.invoker.invokeSeries(this.o.fn, chunk.map((c) => c.event));
+      } catch (err) {
+        if (err instanceof FaasError && (err.code === 'FAAS_FUNCTION_NOT_FOUND' || err.code === 'FAAS_SHUTTING_DOWN')) throw new Stopped();
+        throw err;
+      }
+      let done = 0;
+      for (const result of series.results) {
+        if (result.error) break;
+        done++;
+        markDone((chunk[done - 1] as { record: LogRecord }).record, done === series.results.length || !!series.results[done]?.error);
+      }
+      if (done > 0) {
+        this.stats.processed += done;
+        this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', done);
+      }
+      this.seriesMax = series.lost?.code === 'FAAS_TIMEOUT' ? Math.max(1, this.seriesMax >> 1) : Math.min(SERIES_MAX, this.seriesMax + 1);
+      i += done;
+      if (done === chunk.length) continue;
+      // The record that failed in the series (or the first of a lost one) takes the single path.
+      const failed = series.results[done]?.error;
+      const record = records[i] as LogRecord;
+      this.ensureActive(control);
+      await this.one(record, failed);
+      markDone(record);
+      i++;
+    }
+  }
+
+  /** The event of a record, or undefined when it does not decode (the single path handles it). */
+  private eventOf(record: LogRecord): InvokeInput | undefined {
+    const decoded = decodeValue(record, this.o.spec.encoding);
+    if (!decoded.ok) return undefined;
+    try {
+      return (this.o.toEvent ?? recordEvent)(record, decoded.value);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * One record: decode, invoke with retries, dead-letter when they are exhausted. `failedOnce`: it
+   * already failed one attempt (in a series), which counts against retry.maxAttempts.
+   */
+  private async one(record: LogRecord, failedOnce?: FaasError): Promise<void> {
     const decoded = decodeValue(record, this.o.spec.encoding);
     if (!decoded.ok) {
       await this.deadLetter([record], decoded.error, 0);
@@ -158,19 +226,31 @@ export class PartitionProcessor {
       await this.deadLetter([record], err instanceof FaasError ? err : new FaasError('FAAS_RECORD_UNDECODABLE', String(err)), 0);
       return;
     }
-    const outcome = await this.invokeWithRetry(event);
+    const prior = failedOnce === undefined ? 0 : 1;
+    if (failedOnce !== undefined && (!failedOnce.retriable || this.o.retry.maxAttempts <= 1)) {
+      this.stats.processed++;
+      await this.deadLetter([record], failedOnce, 1);
+      return;
+    }
+    if (failedOnce !== undefined) {
+      this.stats.retried++;
+      this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'retry');
+      if (!(await sleep(this.o.deps.clock, backoffDelay(this.o.retry, 1), this.o.signal))) throw new Stopped();
+    }
+    const outcome = await this.invokeWithRetry(event, prior);
     this.stats.processed++;
     if (outcome.ok) this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success');
-    else await this.deadLetter([record], outcome.error, outcome.attempts);
+    else await this.deadLetter([record], outcome.error, prior + outcome.attempts);
   }
 
-  private async invokeWithRetry(event: InvokeInput): Promise<{ ok: true } | { ok: false; error: FaasError; attempts: number }> {
+  private async invokeWithRetry(event: InvokeInput, priorAttempts = 0): Promise<{ ok: true } | { ok: false; error: FaasError; attempts: number }> {
+    const policy = { ...this.o.retry, maxAttempts: Math.max(1, this.o.retry.maxAttempts - priorAttempts) };
     const outcome = await retry(
       async () => {
         const result = await this.o.deps.invoker.invoke(this.o.fn, event);
         return result.error ? { ok: false, error: result.error, retriable: result.error.retriable } : { ok: true, value: undefined };
       },
-      this.o.retry,
+      policy,
       {
         clock: this.o.deps.clock,
         signal: this.o.signal,

@@ -5,8 +5,8 @@
  * sees an isolated-vm object. Intrinsics are captured before any guest code runs, so a handler that
  * patches JSON or Array.prototype breaks only itself. Only strings and plain copies cross.
  *
- * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)` and
- * `fireTimer(id)`. Guest → host: `timerHost(id, ms)` (fire-and-forget, an ivm.Callback). Console output is buffered
+ * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)`,
+ * `invokeSeries(eventsJson, metaJson)` (several events, one round trip) and `fireTimer(id)`. Guest → host: `timerHost(id, ms)` (fire-and-forget, an ivm.Callback). Console output is buffered
  * per invocation and returned with the outcome, so it is ordered and costs no host call per line.
  */
 
@@ -20,6 +20,13 @@ type Handler = (event: unknown, ctx: unknown) => unknown;
 interface GuestMeta {
   invocationId: string;
   correlationId: string;
+  deadline: number;
+  maxResultBytes: number;
+  maxLogBytes: number;
+}
+
+interface SeriesMeta {
+  items: { invocationId: string; correlationId: string }[];
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
@@ -146,6 +153,44 @@ export function install(timerHost: HostFn): Record<string, unknown> {
     return out;
   }
 
+  async function runOne(event: unknown, meta: GuestMeta): Promise<GuestOutcome> {
+    logs = [];
+    logBytes = 0;
+    droppedLogs = 0;
+    maxLogBytes = meta.maxLogBytes;
+    timers.clear();
+    const ctx = freeze({
+      invocationId: meta.invocationId,
+      correlationId: meta.correlationId,
+      functionName: fnInfo.name,
+      functionVersion: fnInfo.version,
+      deadline: meta.deadline,
+      remainingMs: () => Math.max(0, meta.deadline - now()),
+      env,
+      log,
+    });
+    let result: unknown;
+    try {
+      result = await (handler as Handler)(event, ctx);
+    } catch (err) {
+      return finish('err', errorJson('FAAS_HANDLER_ERROR', err));
+    }
+    let json: string | undefined;
+    try {
+      json = result === undefined ? 'null' : stringify(result);
+    } catch (err) {
+      return finish('err', errorJson('FAAS_RESULT_INVALID', err));
+    }
+    if (json === undefined) {
+      return finish('err', stringify({ code: 'FAAS_RESULT_INVALID', name: 'TypeError', message: `a ${typeof result} is not a JSON value` }));
+    }
+    // UTF-16 length is a lower bound of the UTF-8 size; the host checks exact bytes.
+    if (json.length > meta.maxResultBytes) {
+      return finish('err', stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is at least ${json.length} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` }));
+    }
+    return finish('ok', json);
+  }
+
   return {
     setHandler(exportsValue: unknown, envJson: string, fnJson: string): void {
       const ex = exportsValue as { default?: unknown } | undefined;
@@ -170,43 +215,26 @@ export function install(timerHost: HostFn): Record<string, unknown> {
       }
     },
 
-    async invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
-      const meta = parse(metaJson) as GuestMeta;
-      logs = [];
-      logBytes = 0;
-      droppedLogs = 0;
-      maxLogBytes = meta.maxLogBytes;
-      timers.clear();
-      const ctx = freeze({
-        invocationId: meta.invocationId,
-        correlationId: meta.correlationId,
-        functionName: fnInfo.name,
-        functionVersion: fnInfo.version,
-        deadline: meta.deadline,
-        remainingMs: () => Math.max(0, meta.deadline - now()),
-        env,
-        log,
-      });
-      let result: unknown;
-      try {
-        result = await (handler as Handler)(parse(eventJson), ctx);
-      } catch (err) {
-        return finish('err', errorJson('FAAS_HANDLER_ERROR', err));
+    invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
+      return runOne(parse(eventJson), parse(metaJson) as GuestMeta);
+    },
+
+    /**
+     * Several events in order on this instance, one handler call each, stopping after the first
+     * failure (its record must be retried before the ones after it). One host round trip for all.
+     */
+    async invokeSeries(eventsJson: string, metaJson: string): Promise<GuestOutcome[]> {
+      const events = parse(eventsJson) as unknown[];
+      const meta = parse(metaJson) as SeriesMeta;
+      const out: GuestOutcome[] = [];
+      for (let i = 0; i < events.length; i++) {
+        const item = meta.items[i] as { invocationId: string; correlationId: string };
+        const outcome = await runOne(events[i], { ...item, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
+        out[out.length] = outcome;
+        if (outcome[0] === 'err') break;
       }
-      let json: string | undefined;
-      try {
-        json = result === undefined ? 'null' : stringify(result);
-      } catch (err) {
-        return finish('err', errorJson('FAAS_RESULT_INVALID', err));
-      }
-      if (json === undefined) {
-        return finish('err', stringify({ code: 'FAAS_RESULT_INVALID', name: 'TypeError', message: `a ${typeof result} is not a JSON value` }));
-      }
-      // UTF-16 length is a lower bound of the UTF-8 size; the host checks exact bytes.
-      if (json.length > meta.maxResultBytes) {
-        return finish('err', stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is at least ${json.length} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` }));
-      }
-      return finish('ok', json);
+      return out;
     },
   };
 }
+

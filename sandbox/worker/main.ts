@@ -6,7 +6,7 @@
  */
 import type { ErrorData } from '../../core/errors.ts';
 import { CodeCache, InitError, IsolateInstance } from '../isolate-instance.ts';
-import type { HostMessage, InvokeMessage, LoadMessage, WorkerMessage } from '../protocol.ts';
+import type { HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from '../protocol.ts';
 
 const cache = new CodeCache();
 const code = new Map<string, string>();
@@ -54,6 +54,29 @@ async function invoke(msg: InvokeMessage): Promise<void> {
   }
 }
 
+async function series(msg: SeriesMessage): Promise<void> {
+  const started = performance.now();
+  let instance: IsolateInstance;
+  try {
+    const pending = instances.get(msg.instanceId);
+    if (pending === undefined) throw new InitError({ code: 'FAAS_INTERNAL', message: `no sandbox instance ${msg.instanceId}` });
+    instance = await pending;
+  } catch (err) {
+    send({ t: 'seriesResult', seriesId: msg.seriesId, outcomes: [], lost: true, error: initErrorData(err), durationMs: performance.now() - started });
+    return;
+  }
+  const out = await instance.invokeSeries(msg);
+  if (out.lost) instances.delete(msg.instanceId);
+  send({
+    t: 'seriesResult',
+    seriesId: msg.seriesId,
+    outcomes: out.outcomes.map((o) => (o.ok ? { ok: true, resultJson: o.resultJson, logs: o.logs } : { ok: false, error: o.error, logs: o.logs })),
+    lost: out.lost,
+    ...(out.lost ? { error: out.error } : {}),
+    durationMs: performance.now() - started,
+  });
+}
+
 function initErrorData(err: unknown): ErrorData {
   if (err instanceof InitError) return err.data;
   return { code: 'FAAS_INTERNAL', message: err instanceof Error ? err.message : String(err) };
@@ -76,6 +99,11 @@ process.on('message', (msg: HostMessage) => {
     case 'invoke':
       invoke(msg).catch((err: unknown) => {
         send({ t: 'result', invocationId: msg.invocationId, ok: false, error: { code: 'FAAS_INTERNAL', message: String(err) }, logs: [], durationMs: 0, lost: true });
+      });
+      break;
+    case 'series':
+      series(msg).catch((err: unknown) => {
+        send({ t: 'seriesResult', seriesId: msg.seriesId, outcomes: [], lost: true, error: { code: 'FAAS_INTERNAL', message: String(err) }, durationMs: 0 });
       });
       break;
     case 'dispose': {

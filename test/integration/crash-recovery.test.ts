@@ -80,7 +80,9 @@ describe('crash recovery', () => {
       return new Set(seen).size >= N ? seen : undefined;
     }, 60_000, 100);
     expect([...new Set(all)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, n) => n));
-    // Redelivered at most what the killed node had done since its last commit.
-    expect(all.length - N).toBeLessThan(N / 2);
+    // Redelivered: at most what the killed node completed after its last commit. A completed series
+    // (up to 64 records of one partition, one sandbox round trip) is committed unless a commit went
+    // out in the last 100 ms; with this handler (25 ms a record) that is at most one series.
+    expect(all.length - N).toBeLessThanOrEqual(64);
   }, 120_000);
 });
