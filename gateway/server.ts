@@ -6,7 +6,7 @@
  *   Buffer so signatures are computed over the exact bytes.
  * Errors from anywhere leave as `{ error: { code, message } }` via gateway/http-errors.ts.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FaasError } from '../core/errors.ts';
 import type { Deployer } from '../scheduler/deployer.ts';
 import type { Invoker } from '../scheduler/invoker.ts';
@@ -49,6 +49,9 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.logLevel } }),
     bodyLimit: deps.maxBodyBytes,
     return503OnClosing: true,
+    // No "incoming request" / "request completed" lines: an invocation is logged by the runtime
+    // (metrics, function logs); two pino lines per request would be noise and CPU on the hot path.
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
   });
   app.setErrorHandler(errorHandler);

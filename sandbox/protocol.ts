@@ -53,6 +53,10 @@ export type SeriesOutcome =
   | { ok: true; resultJson: string; logs: LogEntry[] }
   | { ok: false; error: ErrorData; logs: LogEntry[] };
 
+/** Several messages of one event-loop turn, sent as one (sandbox/coalescer.ts). */
+export type HostEnvelope = HostMessage | { t: 'batch'; msgs: HostMessage[] };
+export type WorkerEnvelope = WorkerMessage | { t: 'batch'; msgs: WorkerMessage[] };
+
 export type HostMessage =
   | LoadMessage
   | InvokeMessage

@@ -9,7 +9,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ErrorData } from '../core/errors.ts';
-import type { HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from './protocol.ts';
+import { Coalescer } from './coalescer.ts';
+import type { HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerEnvelope, WorkerMessage } from './protocol.ts';
 
 export type InvokeReply = Extract<WorkerMessage, { t: 'result' }>;
 export type SeriesReply = Extract<WorkerMessage, { t: 'seriesResult' }>;
@@ -45,6 +46,9 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
   private watchdogKilled = new Set<string>();
   /** Messages posted before the process said it is ready; flushed in order once it is. */
   private backlog: HostMessage[] | undefined = [];
+  private readonly outbox = new Coalescer<HostMessage>((m) => {
+    if (!this.exited && this.child.connected) this.child.send(m);
+  });
   exited = false;
 
   constructor(options: SandboxProcessOptions = {}) {
@@ -69,7 +73,10 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
       this.child.once('exit', (code, signal) => reject(new Error(`sandbox process exited before ready (code ${code}, signal ${signal})`)));
     });
     this.ready.catch(() => undefined);
-    this.child.on('message', (m: WorkerMessage) => this.onMessage(m));
+    this.child.on('message', (m: WorkerEnvelope) => {
+      if (m.t === 'batch') for (const one of m.msgs) this.onMessage(one);
+      else this.onMessage(m);
+    });
     this.child.on('exit', (code, signal) => this.onExit(code, signal));
     this.child.on('error', () => undefined); // 'exit' follows and does the accounting
   }
@@ -139,7 +146,7 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
   private post(msg: HostMessage): void {
     if (this.exited || !this.child.connected) return; // the exit handler fails whatever waits
     if (this.backlog !== undefined) this.backlog.push(msg);
-    else this.child.send(msg);
+    else this.outbox.push(msg);
   }
 
   private onMessage(m: WorkerMessage): void {

@@ -6,14 +6,19 @@
  */
 import type { ErrorData } from '../../core/errors.ts';
 import { CodeCache, InitError, IsolateInstance } from '../isolate-instance.ts';
-import type { HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from '../protocol.ts';
+import { Coalescer } from '../coalescer.ts';
+import type { HostEnvelope, HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from '../protocol.ts';
 
 const cache = new CodeCache();
 const code = new Map<string, string>();
 const instances = new Map<number, Promise<IsolateInstance>>();
 
+const outbox = new Coalescer<WorkerMessage>((m) => {
+  if (process.connected) process.send?.(m);
+});
+
 function send(msg: WorkerMessage): void {
-  if (process.connected) process.send?.(msg);
+  outbox.push(msg);
 }
 
 function load(msg: LoadMessage): void {
@@ -91,7 +96,12 @@ async function stats(rid: number): Promise<void> {
   send({ t: 'stats', rid, rssBytes: process.memoryUsage.rss(), instances: instances.size, heapBytes });
 }
 
-process.on('message', (msg: HostMessage) => {
+process.on('message', (envelope: HostEnvelope) => {
+  if (envelope.t === 'batch') for (const msg of envelope.msgs) dispatch(msg);
+  else dispatch(envelope);
+});
+
+function dispatch(msg: HostMessage): void {
   switch (msg.t) {
     case 'load':
       load(msg);
@@ -120,7 +130,7 @@ process.on('message', (msg: HostMessage) => {
       stats(msg.rid).catch(() => send({ t: 'stats', rid: msg.rid, rssBytes: process.memoryUsage.rss(), instances: instances.size, heapBytes: 0 }));
       break;
   }
-});
+}
 
 // No orphans: when the runtime goes, so does its sandbox process.
 process.on('disconnect', () => process.exit(0));
@@ -137,4 +147,4 @@ for (let i = 0; i < 2; i++) {
   );
 }
 cache.delete('faas:warm-up');
-send({ t: 'ready', pid: process.pid });
+process.send?.({ t: 'ready', pid: process.pid } satisfies WorkerMessage);
