@@ -17,7 +17,10 @@ interface Drain {
   more: boolean;
 }
 
-/** Summarise the audit events of one period: counts per actor and action. Throwing makes the next tick retry them all. */
+/**
+ * Summarise the audit events of one period: counts per actor (the record key) and action (the
+ * value's `action`). Throwing makes the next tick retry them all.
+ */
 const handler: Handler<Drain> = async (event, ctx) => {
   const byAction: Record<string, number> = {};
   const actors = new Set<string>();
