@@ -37,6 +37,8 @@ export const ERROR_CATALOG = {
   FAAS_RESULT_TOO_LARGE: { retriable: false, userFault: true, summary: 'The handler\'s result exceeds limits.maxResultBytes.' },
   FAAS_RESULT_INVALID: { retriable: false, userFault: true, summary: 'The handler\'s result cannot be serialised to JSON.' },
   FAAS_RECORD_UNDECODABLE: { retriable: false, userFault: true, summary: 'A topic record\'s value does not decode with the trigger\'s encoding; it goes to the dead-letter topic without retries.' },
+  FAAS_STATE_INVALID: { retriable: false, userFault: true, summary: 'A state operation broke a limit or a type rule (key or value size, incr of a non-integer, a hash operation on a plain value); nothing of its write set was applied.' },
+  FAAS_STATE_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The state store (Redis) did not answer in time; nothing of the write set was applied.' },
   FAAS_SANDBOX_CRASHED: { retriable: true, userFault: false, summary: 'The sandbox process died during the invocation; it was replaced.' },
   FAAS_OVERLOADED: { retriable: true, userFault: false, summary: 'All instances of the function are busy and its queue is full.' },
   FAAS_SHUTTING_DOWN: { retriable: true, userFault: false, summary: 'The node is draining and takes no new work.' },
