@@ -28,6 +28,10 @@ import { RedisActivityStore } from '../state/redis-activity.ts';
 import { connectRedis } from '../state/redis-connection.ts';
 import { RedisFenceStore } from '../state/redis-fence.ts';
 import { RedisRegistry } from '../state/redis-registry.ts';
+import { RedisStateStore } from '../state/redis-state.ts';
+import { InvocationScopes } from '../scheduler/invocation-scope.ts';
+import { MemoryStateStore } from '../scheduler/state-memory.ts';
+import type { StateStore } from '../scheduler/state-store.ts';
 import { TRIGGER_PLUGINS } from '../triggers/index.ts';
 
 export interface Runtime {
@@ -59,20 +63,25 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   let registry: FunctionRegistry;
   let activity: ActivityStore;
   let fences: FenceStore;
+  let stateStore: StateStore;
   if (config.REDIS_URL !== undefined) {
     redis = connectRedis({ url: config.REDIS_URL });
     redis.on('error', () => undefined); // surfaced per command as FAAS_REGISTRY_UNAVAILABLE
     registry = new RedisRegistry(redis, { prefix: config.FAAS_REDIS_PREFIX });
     activity = new RedisActivityStore(redis, { prefix: config.FAAS_REDIS_PREFIX, retention: config.FAAS_LOG_RETENTION, invocationTtlS: config.FAAS_INVOCATION_TTL_S });
     fences = new RedisFenceStore(redis, { prefix: config.FAAS_REDIS_PREFIX });
+    stateStore = new RedisStateStore(redis, { prefix: config.FAAS_REDIS_PREFIX });
   } else {
     registry = new MemoryRegistry();
     activity = new MemoryActivityStore({ retention: config.FAAS_LOG_RETENTION, invocationTtlMs: config.FAAS_INVOCATION_TTL_S * 1000 });
     fences = new MemoryFenceStore();
+    stateStore = new MemoryStateStore();
   }
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
   const metrics = new Metrics(runner);
-  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, onError: (msg, err) => logger.warn({ err }, msg) });
+  const scopes = new InvocationScopes(stateStore);
+  runner.handleCalls(scopes.handle);
+  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, scopes, onError: (msg, err) => logger.warn({ err }, msg) });
   const eventLog: EventLog = config.KAFKA_BROKERS !== undefined
     ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => logger[level]({ component: 'kafkajs' }, msg) })
     : new EmbeddedEventLog();

@@ -82,6 +82,7 @@ export class IsolateInstance {
   private readonly invokeRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
   private readonly seriesRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome[]>>;
   private readonly fireRef: ivm.Reference<(id: number) => void>;
+  private resolveRef: ivm.Reference<(id: number, ok: boolean, payload: string) => void> | undefined;
   private readonly timers: Set<NodeJS.Timeout>;
   private killed: KillReason | undefined;
   private invocations = 0;
@@ -97,7 +98,11 @@ export class IsolateInstance {
   }
 
   /** Cold start: isolate, context, bootstrap, compile (cached per digest), run the top level. */
-  static async create(spec: InstanceSpec, cache: CodeCache): Promise<IsolateInstance> {
+  /**
+   * `onCall` receives the guest's runtime calls (ctx.state…): (callId, invocationId, op, argsJson);
+   * answer them with resolveCall(). Without it, every call is answered with an error.
+   */
+  static async create(spec: InstanceSpec, cache: CodeCache, onCall?: (callId: number, invocationId: string, op: string, argsJson: string) => void): Promise<IsolateInstance> {
     const isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb });
     try {
       const context = isolate.createContextSync();
@@ -121,8 +126,17 @@ export class IsolateInstance {
       // compiling and running the bundle, which can be large, stay async.
       const bootstrap = isolate.compileScriptSync(guestBootstrapSource(), { filename: 'faas:///bootstrap.js', ...cache.compileOptions(BOOTSTRAP_DIGEST) }) as ivm.Script & ivm.CachedDataResult;
       cache.store(BOOTSTRAP_DIGEST, bootstrap.cachedData);
-      const install = bootstrap.runSync(context, { reference: true }) as ivm.Reference<(host: unknown) => Record<string, unknown>>;
-      const api: ivm.Reference<Record<string, unknown>> = install.applySync(undefined, [timerHost], { result: { reference: true } });
+      const install = bootstrap.runSync(context, { reference: true }) as ivm.Reference<(timerHost: unknown, callHost: unknown) => Record<string, unknown>>;
+      const self: { instance?: IsolateInstance } = {};
+      const callHost = new ivm.Callback(
+        (callId: number, invocationId: string, op: string, argsJson: string) => {
+          if (onCall) onCall(callId, invocationId, op, argsJson);
+          else self.instance?.resolveCall(callId, false, JSON.stringify({ code: 'FAAS_INTERNAL', message: `runtime call ${op} is not available here` }));
+        },
+        { ignored: true },
+      );
+      const api: ivm.Reference<Record<string, unknown>> = install.applySync(undefined, [timerHost, callHost], { result: { reference: true } });
+      const resolveRef = api.getSync('resolveCall', { reference: true }) as ivm.Reference<(id: number, ok: boolean, payload: string) => void>;
       const setHandler = api.getSync('setHandler', { reference: true }) as ivm.Reference<(...a: unknown[]) => void>;
       const invokeRef = api.getSync('invoke', { reference: true }) as IsolateInstance['invokeRef'];
       const seriesRef = api.getSync('invokeSeries', { reference: true }) as IsolateInstance['seriesRef'];
@@ -147,7 +161,10 @@ export class IsolateInstance {
       } catch (err) {
         throw new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
       }
-      return new IsolateInstance(spec, isolate, invokeRef, seriesRef, fire, timers);
+      const instance = new IsolateInstance(spec, isolate, invokeRef, seriesRef, fire, timers);
+      instance.resolveRef = resolveRef;
+      self.instance = instance;
+      return instance;
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err instanceof InitError ? err : new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
@@ -201,6 +218,12 @@ export class IsolateInstance {
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
     }
+  }
+
+  /** Answer a guest's runtime call (see create's onCall). Ignored once the instance is gone. */
+  resolveCall(callId: number, ok: boolean, payload: string): void {
+    if (!this.alive) return;
+    this.resolveRef?.applyIgnored(undefined, [callId, ok, payload]);
   }
 
   heapBytes(): number {

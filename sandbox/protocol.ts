@@ -63,6 +63,7 @@ export type HostMessage =
   | SeriesMessage
   | { t: 'dispose'; instanceId: number }
   | { t: 'forget'; digest: string }
+  | { t: 'callResult'; instanceId: number; callId: number; ok: boolean; payload: string }
   | { t: 'stats'; rid: number };
 
 export type WorkerMessage =
@@ -71,5 +72,6 @@ export type WorkerMessage =
   | { t: 'loaded'; instanceId: number; ok: false; error: ErrorData }
   | { t: 'result'; invocationId: string; ok: true; resultJson: string; logs: LogEntry[]; durationMs: number }
   | { t: 'result'; invocationId: string; ok: false; error: ErrorData; logs: LogEntry[]; durationMs: number; lost: boolean }
+  | { t: 'call'; instanceId: number; invocationId: string; callId: number; op: string; args: string }
   | { t: 'seriesResult'; seriesId: string; outcomes: SeriesOutcome[]; lost: boolean; error?: ErrorData; durationMs: number }
   | { t: 'stats'; rid: number; rssBytes: number; instances: number; heapBytes: number };

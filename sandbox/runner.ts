@@ -10,7 +10,7 @@
  */
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import { randomUUID } from 'node:crypto';
-import type { FunctionVersion, InvocationMeta, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesResult, StartKind } from '../scheduler/ports.ts';
+import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesResult, StartKind } from '../scheduler/ports.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
 import type { SandboxProcess } from './sandbox-process.ts';
 
@@ -55,6 +55,9 @@ export class IsolateRunner implements SandboxRunner {
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly started: Promise<void>;
+  private callHandler: RuntimeCallHandler | undefined;
+  /** instance id → function name: a call's function comes from here, not from the guest. */
+  private readonly instanceFn = new Map<number, string>();
 
   constructor(options: IsolateRunnerOptions) {
     this.procs = new ProcessPool({ ...options, size: options.processes });
@@ -67,6 +70,18 @@ export class IsolateRunner implements SandboxRunner {
 
   ready(): Promise<void> {
     return this.started;
+  }
+
+  handleCalls(handler: RuntimeCallHandler): void {
+    this.callHandler = handler;
+  }
+
+  private answerCall(proc: SandboxProcess): void {
+    proc.onCall = async (m) => {
+      const fn = this.instanceFn.get(m.instanceId);
+      if (fn === undefined || this.callHandler === undefined) return { ok: false, payload: JSON.stringify({ code: 'FAAS_INTERNAL', message: 'runtime calls are not available' }) };
+      return this.callHandler({ fn, invocationId: m.invocationId, op: m.op, args: m.args });
+    };
   }
 
   get processRestarts(): number {
@@ -254,6 +269,8 @@ export class IsolateRunner implements SandboxRunner {
     }
     const inst: Instance = { id: this.nextId++, proc, fn, loaded: false, busy: false, dead: false, lastUsed: Date.now() };
     pool.instances.add(inst);
+    this.instanceFn.set(inst.id, fn.name);
+    if (proc.onCall === undefined) this.answerCall(proc);
     proc.instances++;
     proc
       .load({
@@ -327,6 +344,7 @@ export class IsolateRunner implements SandboxRunner {
 
   private forget(pool: Pool, inst: Instance): void {
     inst.dead = true;
+    this.instanceFn.delete(inst.id);
     if (pool.instances.delete(inst)) inst.proc.instances--;
     const i = pool.idle.indexOf(inst);
     if (i >= 0) pool.idle.splice(i, 1);

@@ -50,6 +50,8 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
     if (!this.exited && this.child.connected) this.child.send(m);
   });
   exited = false;
+  /** Answers the guests' runtime calls (set by the runner). */
+  onCall: ((call: Extract<WorkerMessage, { t: 'call' }>) => Promise<{ ok: boolean; payload: string }>) | undefined;
 
   constructor(options: SandboxProcessOptions = {}) {
     super();
@@ -164,6 +166,13 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
         this.invokes.delete(m.invocationId);
         clearTimeout(p.watchdog);
         p.resolve(m);
+        break;
+      }
+      case 'call': {
+        const answer = this.onCall?.(m) ?? Promise.resolve({ ok: false, payload: JSON.stringify({ code: 'FAAS_INTERNAL', message: 'no runtime call handler' }) });
+        void answer
+          .catch((err: unknown) => ({ ok: false, payload: JSON.stringify({ code: 'FAAS_INTERNAL', message: String(err) }) }))
+          .then((r) => this.post({ t: 'callResult', instanceId: m.instanceId, callId: m.callId, ok: r.ok, payload: r.payload }));
         break;
       }
       case 'seriesResult': {

@@ -4,7 +4,8 @@
  * envelope, bounds the deadline, runs the sandbox, and records metrics, logs and async outcomes.
  */
 import { randomUUID } from 'node:crypto';
-import { FaasError, type ErrorData } from '../core/errors.ts';
+import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
+import type { InvocationScopes } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind } from './ports.ts';
@@ -32,6 +33,11 @@ export interface InvokeInput {
   extensions?: Record<string, unknown>;
   /** A caller may shorten the deadline, never extend it beyond limits.timeoutMs. */
   timeoutMs?: number;
+  /**
+   * Identifies the input for effectively-once state (topic records: group/topic/partition/offset):
+   * the invocation's state writes are applied at most once per fence.
+   */
+  fence?: string;
 }
 
 export interface InvocationResult {
@@ -52,6 +58,8 @@ export interface InvokerDeps {
   activity: ActivityStore;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  /** ctx.state: per-invocation write sets, committed on success. */
+  scopes?: InvocationScopes;
   onError?: (msg: string, err: unknown) => void;
 }
 
@@ -76,7 +84,19 @@ export class Invoker {
     const fn = await this.resolve(name);
     const correlationId = input.correlationId ?? invocationId;
     const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
-    const outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
+    const scope = this.deps.scopes?.open(invocationId, name);
+    let outcome: Awaited<ReturnType<InvokerDeps['runner']['invoke']>>;
+    try {
+      outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
+      if (outcome.ok && scope !== undefined) {
+        // State writes take effect only with a successful invocation; a failed commit fails it.
+        await this.deps.scopes?.commit(scope, input.fence).catch((err: unknown) => {
+          outcome = { ok: false, error: toFaasError(err).toData(), start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
+        });
+      }
+    } finally {
+      this.deps.scopes?.close(invocationId);
+    }
     this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
     const logs = outcome.ok ? outcome.logs : [...outcome.logs, failureLine(invocationId, outcome.error)];
     // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
@@ -104,7 +124,27 @@ export class Invoker {
       const invocationId = randomUUID();
       return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId) };
     });
-    const series = await this.deps.runner.invokeSeries(fn, items, Date.now() + fn.manifest.limits.timeoutMs);
+    const scopes = items.map((item) => this.deps.scopes?.open(item.invocationId, name));
+    let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
+    try {
+      series = await this.deps.runner.invokeSeries(fn, items, Date.now() + fn.manifest.limits.timeoutMs);
+      if (!series.lost) {
+        // Commit each successful item's state in order; a commit that fails fails its item, and the
+        // items after it are not reported (their writes are dropped; the caller runs them again).
+        for (const [i, outcome] of series.outcomes.entries()) {
+          const scope = scopes[i];
+          if (!outcome.ok || scope === undefined) continue;
+          const failed = await this.deps.scopes?.commit(scope, inputs[i]?.fence).then(() => undefined, (err: unknown) => toFaasError(err).toData());
+          if (failed !== undefined) {
+            series.outcomes[i] = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
+            series.outcomes.length = i + 1;
+            break;
+          }
+        }
+      }
+    } finally {
+      for (const item of items) this.deps.scopes?.close(item.invocationId);
+    }
     if (series.lost) return { results: [], lost: FaasError.fromData(series.error) };
     const logs: LogEntry[] = [];
     const results = series.outcomes.map((outcome, i): InvocationResult => {

@@ -97,8 +97,23 @@ export interface SeriesItem {
  */
 export type SeriesResult = { lost: false; outcomes: SandboxOutcome[] } | { lost: true; outcomes: []; error: ErrorData; durationMs: number };
 
+/** A guest's call into the runtime (ctx.state…). `fn` comes from the instance, never from the guest. */
+export interface RuntimeCall {
+  fn: string;
+  /** As the guest sent it: to be checked against `fn` before it is trusted. */
+  invocationId: string;
+  op: string;
+  /** JSON array of arguments. */
+  args: string;
+}
+
+/** Answers a runtime call: ok → payload is the JSON result; else payload is ErrorData JSON. */
+export type RuntimeCallHandler = (call: RuntimeCall) => Promise<{ ok: boolean; payload: string }>;
+
 /** Runs handler code. Implemented by sandbox/ (isolated-vm in supervised processes). */
 export interface SandboxRunner {
+  /** Where guests' runtime calls go (the invoker's invocation scopes). */
+  handleCalls(handler: RuntimeCallHandler): void;
   /** Run one invocation of `fn`, cold or warm; never throws for handler failures. */
   invoke(fn: FunctionVersion, eventJson: string, meta: InvocationMeta): Promise<SandboxOutcome>;
   /**

@@ -43,6 +43,25 @@ export interface Logger {
   error(...args: unknown[]): void;
 }
 
+/**
+ * The function's keyed state (Redis, or memory without REDIS_URL), in its own namespace: no key
+ * reaches another function's state. Values are JSON. Writes take effect when the invocation
+ * succeeds, all together; reads see the invocation's own writes. For a topic record, the writes
+ * apply at most once even when the record is delivered again.
+ */
+export interface State {
+  get<T = Json>(key: string): Promise<T | null>;
+  set(key: string, value: Json, options?: { ttlMs?: number }): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Adds `by` (default 1) to an integer (missing = 0) and answers the new value. */
+  incr(key: string, by?: number): Promise<number>;
+  decr(key: string, by?: number): Promise<number>;
+  hget<T = Json>(key: string, field: string): Promise<T | null>;
+  hset(key: string, field: string, value: Json): Promise<void>;
+  hdel(key: string, field: string): Promise<void>;
+  hgetall<T = Json>(key: string): Promise<Record<string, T>>;
+}
+
 export interface Context {
   /** Id of this invocation; logs and metrics are tagged with it. */
   readonly invocationId: string;
@@ -58,6 +77,8 @@ export interface Context {
   readonly env: Readonly<Record<string, string>>;
   /** Captured logging (the same stream as `console`). */
   readonly log: Logger;
+  /** Keyed state of this function. */
+  readonly state: State;
 }
 
 /** A handler: an async function of the event and the context, answering a JSON value. */

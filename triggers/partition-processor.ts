@@ -33,6 +33,8 @@ export interface ProcessorOptions {
   toEvent?: (record: LogRecord, value: unknown) => InvokeInput;
   /** Metrics label. Default 'topic'. */
   triggerType?: 'topic' | 'webhook';
+  /** Consumer group: with topic/partition/offset, the fence that makes a record's state writes apply once. */
+  group?: string;
 }
 
 /** Thrown inside a batch to stop without committing the current record (stopping or revoked). */
@@ -132,7 +134,10 @@ export class PartitionProcessor {
         else await this.deadLetter([record], decoded.error, 0);
       }
       if (good.length > 0) {
-        const outcome = await this.invokeWithRetry(batchEvent(good));
+        const first = (good[0] as { record: LogRecord }).record;
+        const last = (good[good.length - 1] as { record: LogRecord }).record;
+        const event = batchEvent(good);
+        const outcome = await this.invokeWithRetry(this.o.group === undefined ? event : { ...event, fence: `${this.o.group}/${first.topic}/${first.partition}/${first.offset}-${last.offset}` });
         if (!outcome.ok) await this.deadLetter(good.map((g) => g.record), outcome.error, outcome.attempts);
         else this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', good.length);
         this.stats.processed += good.length;
@@ -201,10 +206,15 @@ export class PartitionProcessor {
     const decoded = decodeValue(record, this.o.spec.encoding);
     if (!decoded.ok) return undefined;
     try {
-      return (this.o.toEvent ?? recordEvent)(record, decoded.value);
+      return this.fenced(record, (this.o.toEvent ?? recordEvent)(record, decoded.value));
     } catch {
       return undefined;
     }
+  }
+
+  /** Effectively-once state: the record's coordinates fence its state writes. */
+  private fenced(record: LogRecord, event: InvokeInput): InvokeInput {
+    return this.o.group === undefined ? event : { ...event, fence: `${this.o.group}/${record.topic}/${record.partition}/${record.offset}` };
   }
 
   /**
@@ -219,7 +229,7 @@ export class PartitionProcessor {
     }
     let event: InvokeInput;
     try {
-      event = (this.o.toEvent ?? recordEvent)(record, decoded.value);
+      event = this.fenced(record, (this.o.toEvent ?? recordEvent)(record, decoded.value));
     } catch (err) {
       // A record the trigger cannot turn into an event (e.g. a foreign record on a webhook's ingest
       // topic) is a failed record, not a reason to stall the partition.

@@ -49,6 +49,7 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningTrigger>
     deps: o.deps,
     signal: abort.signal,
     triggerType: o.triggerType ?? 'topic',
+    group: o.groupId,
     ...(o.toEvent ? { toEvent: o.toEvent } : {}),
   });
   await o.deps.eventLog.ensureTopic(o.topic);

@@ -6,7 +6,9 @@
  * patches JSON or Array.prototype breaks only itself. Only strings and plain copies cross.
  *
  * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)`,
- * `invokeSeries(eventsJson, metaJson)` (several events, one round trip) and `fireTimer(id)`. Guest → host: `timerHost(id, ms)` (fire-and-forget, an ivm.Callback). Console output is buffered
+ * `invokeSeries(eventsJson, metaJson)` (several events, one round trip), `resolveCall(id, ok,
+ * payload)` and `fireTimer(id)`. Guest → host, fire-and-forget ivm.Callbacks: `timerHost(id, ms)`
+ * and `callHost(id, invocationId, op, argsJson)` (ctx.state and later runtime calls). Console output is buffered
  * per invocation and returned with the outcome, so it is ordered and costs no host call per line.
  */
 
@@ -35,7 +37,7 @@ interface SeriesMeta {
 /** [status, payload, logsJson]: status 'ok' → payload is the result JSON; 'err' → error JSON. */
 export type GuestOutcome = [status: 'ok' | 'err', payload: string, logsJson: string];
 
-export function install(timerHost: HostFn): Record<string, unknown> {
+export function install(timerHost: HostFn, callHost: HostFn): Record<string, unknown> {
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const now = Date.now;
@@ -54,6 +56,37 @@ export function install(timerHost: HostFn): Record<string, unknown> {
   let droppedLogs = 0;
   let nextTimer = 1;
   const timers = new mapCtor<number, () => void>();
+  let nextCall = 1;
+  const calls = new mapCtor<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+
+  /** A call to the runtime (state, later emit and invoke): answered through resolveCall. */
+  function call(invocationId: string, op: string, args: unknown[]): Promise<unknown> {
+    const id = nextCall++;
+    return new Promise((resolve, reject) => {
+      calls.set(id, { resolve, reject });
+      callHost(id, invocationId, op, stringify(args));
+    });
+  }
+
+  function stateApi(invocationId: string) {
+    const c = (op: string, args: unknown[]) => call(invocationId, op, args);
+    const json = (v: unknown) => {
+      const text = stringify(v);
+      if (text === undefined) throw new TypeError('state values must be JSON values');
+      return text;
+    };
+    return freeze({
+      get: (key: string) => c('state.get', [key]),
+      set: (key: string, value: unknown, opts?: { ttlMs?: number }) => c('state.set', [key, json(value), opts?.ttlMs ?? null]),
+      delete: (key: string) => c('state.delete', [key]),
+      incr: (key: string, by: number = 1) => c('state.incr', [key, by]),
+      decr: (key: string, by: number = 1) => c('state.incr', [key, -by]),
+      hget: (key: string, field: string) => c('state.hget', [key, field]),
+      hset: (key: string, field: string, value: unknown) => c('state.hset', [key, field, json(value)]),
+      hdel: (key: string, field: string) => c('state.hdel', [key, field]),
+      hgetall: (key: string) => c('state.hgetall', [key]),
+    });
+  }
 
   /** String(x) that cannot throw (null-prototype objects, throwing getters, revoked proxies). */
   function safeString(x: unknown): string {
@@ -168,6 +201,7 @@ export function install(timerHost: HostFn): Record<string, unknown> {
       remainingMs: () => Math.max(0, meta.deadline - now()),
       env,
       log,
+      state: stateApi(meta.invocationId),
     });
     let result: unknown;
     try {
@@ -201,6 +235,22 @@ export function install(timerHost: HostFn): Record<string, unknown> {
       handler = candidate as Handler;
       env = freeze(parse(envJson) as Record<string, string>);
       fnInfo = parse(fnJson) as { name: string; version: number };
+    },
+
+    /** The runtime's answer to call(): ok → the JSON result; else plain error data, rebuilt here. */
+    resolveCall(id: number, ok: boolean, payload: string): void {
+      const pending = calls.get(id);
+      if (pending === undefined) return;
+      calls.delete(id);
+      if (ok) {
+        pending.resolve(parse(payload));
+        return;
+      }
+      const data = parse(payload) as { code: string; message: string };
+      const err = new ErrorCtor(data.message) as Error & { code?: string };
+      err.name = 'FaasError';
+      err.code = data.code;
+      pending.reject(err);
     },
 
     fireTimer(id: number): void {

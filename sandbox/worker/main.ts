@@ -27,7 +27,9 @@ function load(msg: LoadMessage): void {
   const started = performance.now();
   const pending = source === undefined
     ? Promise.reject(new InitError({ code: 'FAAS_INTERNAL', message: `sandbox process has no code for ${msg.digest}` }))
-    : IsolateInstance.create({ name: msg.name, version: msg.version, digest: msg.digest, code: source, memoryMb: msg.memoryMb, env: msg.env, initTimeoutMs: msg.initTimeoutMs }, cache);
+    : IsolateInstance.create({ name: msg.name, version: msg.version, digest: msg.digest, code: source, memoryMb: msg.memoryMb, env: msg.env, initTimeoutMs: msg.initTimeoutMs }, cache, (callId, invocationId, op, args) =>
+        send({ t: 'call', instanceId: msg.instanceId, invocationId, callId, op, args }),
+      );
   instances.set(msg.instanceId, pending);
   pending.then(
     () => send({ t: 'loaded', instanceId: msg.instanceId, ok: true, initMs: performance.now() - started }),
@@ -122,6 +124,9 @@ function dispatch(msg: HostMessage): void {
       p?.then((i) => i.dispose(), () => undefined);
       break;
     }
+    case 'callResult':
+      instances.get(msg.instanceId)?.then((i) => i.resolveCall(msg.callId, msg.ok, msg.payload), () => undefined);
+      break;
     case 'forget':
       code.delete(msg.digest);
       cache.delete(msg.digest);

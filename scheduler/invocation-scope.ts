@@ -1,0 +1,134 @@
+/**
+ * Invocation scopes: what a running invocation has asked of the runtime (ctx.state), kept on the
+ * host until the invocation ends.
+ *
+ * - Writes are buffered per invocation and applied together, atomically, only if the invocation
+ *   succeeds (a failed or timed-out invocation leaves no partial state). With a fence (topic records:
+ *   group/topic/partition/offset), a redelivered record's writes are skipped: effectively-once state.
+ * - Reads see the invocation's own writes first (read-your-writes), then the store.
+ * - A call is trusted only for the function its sandbox instance runs (`call.fn`, set by the
+ *   runner), and only for an invocation of that function that is still running.
+ */
+import { FaasError, toFaasError } from '../core/errors.ts';
+import type { RuntimeCall, RuntimeCallHandler } from './ports.ts';
+import { checkWrites, functionNamespace, STATE_LIMITS, type StateStore, type StateWrite } from './state-store.ts';
+
+type Overlay = { kind: 'string'; value: string | null } | { kind: 'hash'; fields: Map<string, string | null> };
+
+export interface Scope {
+  fn: string;
+  ns: string;
+  writes: StateWrite[];
+  overlay: Map<string, Overlay>;
+}
+
+/** Fences are remembered this long (longer than any redelivery of a record). */
+export const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
+
+export class InvocationScopes {
+  private readonly scopes = new Map<string, Scope>();
+  private readonly store: StateStore;
+
+  constructor(store: StateStore) {
+    this.store = store;
+  }
+
+  open(invocationId: string, fn: string): Scope {
+    const scope: Scope = { fn, ns: functionNamespace(fn), writes: [], overlay: new Map() };
+    this.scopes.set(invocationId, scope);
+    return scope;
+  }
+
+  close(invocationId: string): void {
+    this.scopes.delete(invocationId);
+  }
+
+  /** Apply the scope's writes (fenced when `fence` is given); a fence already there means done. */
+  async commit(scope: Scope, fence?: string): Promise<void> {
+    if (scope.writes.length === 0) return;
+    await this.store.apply(scope.ns, scope.writes, fence === undefined ? undefined : { key: `${scope.ns}/${fence}`, ttlMs: FENCE_TTL_MS });
+  }
+
+  readonly handle: RuntimeCallHandler = async (call) => {
+    try {
+      return { ok: true, payload: await this.dispatch(call) };
+    } catch (err) {
+      return { ok: false, payload: JSON.stringify(toFaasError(err).toData()) };
+    }
+  };
+
+  private async dispatch(call: RuntimeCall): Promise<string> {
+    const scope = this.scopes.get(call.invocationId);
+    if (scope === undefined || scope.fn !== call.fn) {
+      throw new FaasError('FAAS_STATE_INVALID', 'state calls are only answered while the invocation that makes them runs');
+    }
+    const args = JSON.parse(call.args) as unknown[];
+    const str = (i: number) => {
+      const v = args[i];
+      if (typeof v !== 'string') throw new FaasError('FAAS_STATE_INVALID', `${call.op}: argument ${i + 1} must be a string`);
+      return v;
+    };
+    const key = str(0);
+    switch (call.op) {
+      case 'state.get': {
+        const o = scope.overlay.get(key);
+        if (o?.kind === 'string') return o.value ?? 'null';
+        return (await this.store.get(scope.ns, key)) ?? 'null';
+      }
+      case 'state.set': {
+        const ttl = args[2];
+        this.write(scope, { op: 'set', key, value: str(1), ...(typeof ttl === 'number' ? { ttlMs: ttl } : {}) });
+        scope.overlay.set(key, { kind: 'string', value: str(1) });
+        return 'null';
+      }
+      case 'state.delete':
+        this.write(scope, { op: 'delete', key });
+        scope.overlay.set(key, { kind: 'string', value: null });
+        return 'null';
+      case 'state.incr': {
+        const by = args[1];
+        if (typeof by !== 'number') throw new FaasError('FAAS_STATE_INVALID', 'incr/decr: the amount must be a number');
+        const o = scope.overlay.get(key);
+        const text = o?.kind === 'string' ? o.value : await this.store.get(scope.ns, key);
+        if (text !== null && !/^-?\d+$/.test(text)) throw new FaasError('FAAS_STATE_INVALID', `state key "${key}" is not an integer`);
+        this.write(scope, { op: 'incr', key, by });
+        const next = String(Number(text ?? '0') + by);
+        scope.overlay.set(key, { kind: 'string', value: next });
+        return next;
+      }
+      case 'state.hget': {
+        const field = str(1);
+        const o = scope.overlay.get(key);
+        if (o?.kind === 'hash' && o.fields.has(field)) return o.fields.get(field) ?? 'null';
+        return (await this.store.hget(scope.ns, key, field)) ?? 'null';
+      }
+      case 'state.hset':
+      case 'state.hdel': {
+        const field = str(1);
+        if (call.op === 'state.hset') this.write(scope, { op: 'hset', key, field, value: str(2) });
+        else this.write(scope, { op: 'hdel', key, field });
+        let o = scope.overlay.get(key);
+        if (o?.kind !== 'hash') scope.overlay.set(key, (o = { kind: 'hash', fields: new Map() }));
+        o.fields.set(field, call.op === 'state.hset' ? str(2) : null);
+        return 'null';
+      }
+      case 'state.hgetall': {
+        const stored = await this.store.hgetall(scope.ns, key);
+        const o = scope.overlay.get(key);
+        const merged = new Map(Object.entries(stored));
+        if (o?.kind === 'hash') for (const [f, v] of o.fields) if (v === null) merged.delete(f); else merged.set(f, v);
+        return `{${[...merged].map(([f, v]) => `${JSON.stringify(f)}:${v}`).join(',')}}`;
+      }
+      default:
+        throw new FaasError('FAAS_STATE_INVALID', `unknown runtime call "${call.op}"`);
+    }
+  }
+
+  private write(scope: Scope, w: StateWrite): void {
+    checkWrites([w]);
+    if (scope.writes.length >= STATE_LIMITS.writesPerInvocation) {
+      throw new FaasError('FAAS_STATE_INVALID', `at most ${STATE_LIMITS.writesPerInvocation} state writes per invocation`);
+    }
+    scope.writes.push(w);
+  }
+}

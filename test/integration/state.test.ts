@@ -1,0 +1,96 @@
+/**
+ * ctx.state end to end (real sandboxes; memory and real Redis): counters and maps with
+ * read-your-writes, writes that take effect only with success, effectively-once per fence,
+ * namespaces that hostile keys cannot leave, and a topic stream counted exactly.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../runtime/create-runtime.ts';
+import { testRedisUrl } from '../support/env.ts';
+import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+
+describe.each(['memory', 'redis'] as const)('ctx.state on %s', (backend) => {
+  let rt: Runtime & { url: string };
+  beforeAll(async () => {
+    rt = await startRuntime({ FAAS_LOG_RETENTION: '10000', ...(backend === 'redis' ? { REDIS_URL: testRedisUrl(), FAAS_REDIS_PREFIX: `faas-st-${randomBytes(4).toString('hex')}:` } : {}) });
+  });
+  afterAll(async () => {
+    await rt?.stop();
+  });
+
+  async function deploy(name: string, source: string, manifest: Record<string, unknown> = {}) {
+    const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, source, manifest) });
+    expect(res.statusCode, res.body).toBeLessThan(300);
+    await rt.triggers.settled(name);
+  }
+  const invoke = async (name: string, data: unknown = null) => {
+    const r = await rt.gateway.inject({ method: 'POST', url: `/v1/functions/${name}/invoke`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(data) });
+    return { status: r.statusCode, body: r.json() };
+  };
+
+  it('counts, maps and reads its own writes within an invocation', async () => {
+    const name = uniqueName('st');
+    await deploy(name, `export default async (e, ctx) => {
+      const n = await ctx.state.incr('visits');
+      await ctx.state.set('last', { who: e.data, n });
+      await ctx.state.hset('by-user', e.data, n);
+      return { n, last: await ctx.state.get('last'), all: await ctx.state.hgetall('by-user'), missing: await ctx.state.get('nope') };
+    }`);
+    expect((await invoke(name, 'ada')).body).toEqual({ n: 1, last: { who: 'ada', n: 1 }, all: { ada: 1 }, missing: null });
+    expect((await invoke(name, 'bo')).body).toEqual({ n: 2, last: { who: 'bo', n: 2 }, all: { ada: 1, bo: 2 }, missing: null });
+  });
+
+  it('a failing invocation leaves no state behind', async () => {
+    const name = uniqueName('st-fail');
+    await deploy(name, `export default async (e, ctx) => {
+      if (e.data === 'read') return { v: await ctx.state.get('v'), n: await ctx.state.get('n') };
+      await ctx.state.set('v', 'written');
+      await ctx.state.incr('n', 5);
+      throw new Error('after writing');
+    }`);
+    expect((await invoke(name, 'write')).status).toBe(502);
+    expect((await invoke(name, 'read')).body).toEqual({ v: null, n: null });
+  });
+
+  it('applies the writes of one fenced input once, however often it runs', async () => {
+    const name = uniqueName('st-fence');
+    await deploy(name, `export default async (e, ctx) => ({ n: await ctx.state.incr('count') })`);
+    const run = (fence: string) => rt.invoker.invoke(name, { data: null, fence });
+    await run('g/orders/0/7');
+    const again = await run('g/orders/0/7'); // a redelivery: it runs, its writes are skipped
+    expect(again.error).toBeUndefined();
+    await run('g/orders/0/8');
+    expect((await invoke(name)).body).toEqual({ n: 3 }); // 2 fenced + this unfenced one
+  });
+
+  it("cannot read or write another function's keys, whatever the key", async () => {
+    const owner = uniqueName('st-owner');
+    const thief = uniqueName('st-thief');
+    await deploy(owner, `export default async (e, ctx) => { if (e.data === 'set') await ctx.state.set('secret', 'mine'); return ctx.state.get('secret'); }`);
+    await invoke(owner, 'set');
+    const keys = ['secret', `../${owner}:secret`, `fn:${owner}:secret`, `${owner}:secret`, '*', ':secret', 'secret\\u0000'];
+    await deploy(thief, `export default async (e, ctx) => {
+      const seen = [];
+      for (const k of e.data) { seen.push(await ctx.state.get(k)); await ctx.state.set(k, 'stolen'); }
+      return seen;
+    }`);
+    expect((await invoke(thief, keys)).body).toEqual(keys.map(() => null));
+    expect((await invoke(owner, 'get')).body).toBe('mine');
+  });
+
+  it('a topic stream counted in state is exact, even across a consumer restart mid-stream', async () => {
+    const name = uniqueName('st-count');
+    const topic = uniqueName('st-topic');
+    await rt.eventLog.ensureTopic(topic, 2);
+    const N = 60;
+    const source = `export default async (e, ctx) => { await new Promise((r) => setTimeout(r, 5)); const n = await ctx.state.incr('count'); console.log(String(n)); return null; }`;
+    await deploy(name, source, { triggers: [{ type: 'topic', topic, start: 'earliest' }] });
+    await rt.gateway.inject({ method: 'POST', url: `/v1/topics/${topic}/records`, payload: { records: Array.from({ length: N }, (_, i) => ({ key: `k${i % 4}`, value: { i } })) } });
+    await eventually(async () => (await rt.gateway.inject({ method: 'GET', url: `/v1/functions/${name}/logs?limit=10000` })).json().entries.length >= 10, 20_000);
+    await deploy(name, source, { description: 'restarted', triggers: [{ type: 'topic', topic, start: 'earliest' }] });
+    await eventually(async () => (await rt.eventLog.offsets(`faas.${name}`, topic)).every((p) => (p.committed ?? p.start) === p.end), 30_000);
+    // A namespace belongs to its function: read the count through the function itself.
+    await deploy(name, `export default async (e, ctx) => ctx.state.get('count')`, { description: 'reader', triggers: [] });
+    expect((await invoke(name)).body).toBe(N);
+  });
+});
