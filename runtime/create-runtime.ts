@@ -79,12 +79,12 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   }
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
   const metrics = new Metrics(runner);
-  const scopes = new InvocationScopes(stateStore);
-  runner.handleCalls(scopes.handle);
-  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, scopes, onError: (msg, err) => logger.warn({ err }, msg) });
   const eventLog: EventLog = config.KAFKA_BROKERS !== undefined
     ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => logger[level]({ component: 'kafkajs' }, msg) })
     : new EmbeddedEventLog();
+  const scopes = new InvocationScopes(stateStore);
+  runner.handleCalls(scopes.handle);
+  const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, scopes, eventLog, onError: (msg, err) => logger.warn({ err }, msg) });
   const webhooks = new WebhookRoutes();
   const triggers = new TriggerController({
     registry,

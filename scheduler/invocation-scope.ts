@@ -15,12 +15,26 @@ import { checkWrites, functionNamespace, STATE_LIMITS, type StateStore, type Sta
 
 type Overlay = { kind: 'string'; value: string | null } | { kind: 'hash'; fields: Map<string, string | null> };
 
+/** A record emitted by an invocation, published only if it succeeds. */
+export interface EmittedRecord {
+  topic: string;
+  key: string | null;
+  /** JSON text. */
+  value: string;
+  headers: Record<string, string>;
+}
+
 export interface Scope {
   fn: string;
   ns: string;
   writes: StateWrite[];
   overlay: Map<string, Overlay>;
+  /** ctx.emit's outbox. */
+  emits: EmittedRecord[];
 }
+
+export const EMIT_LIMITS = { perInvocation: 1000, valueBytes: 1024 * 1024, keyBytes: 10_000, headers: 100 } as const;
+const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
 
 /** Fences are remembered this long (longer than any redelivery of a record). */
 export const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -34,7 +48,7 @@ export class InvocationScopes {
   }
 
   open(invocationId: string, fn: string): Scope {
-    const scope: Scope = { fn, ns: functionNamespace(fn), writes: [], overlay: new Map() };
+    const scope: Scope = { fn, ns: functionNamespace(fn), writes: [], overlay: new Map(), emits: [] };
     this.scopes.set(invocationId, scope);
     return scope;
   }
@@ -68,6 +82,7 @@ export class InvocationScopes {
       if (typeof v !== 'string') throw new FaasError('FAAS_STATE_INVALID', `${call.op}: argument ${i + 1} must be a string`);
       return v;
     };
+    if (call.op === 'emit') return this.emit(scope, args);
     const key = str(0);
     switch (call.op) {
       case 'state.get': {
@@ -122,6 +137,23 @@ export class InvocationScopes {
       default:
         throw new FaasError('FAAS_STATE_INVALID', `unknown runtime call "${call.op}"`);
     }
+  }
+
+  private emit(scope: Scope, args: unknown[]): string {
+    const [topic, value, key, headers] = args;
+    const bad = (why: string) => new FaasError('FAAS_EMIT_INVALID', `ctx.emit: ${why}`);
+    if (typeof topic !== 'string' || !TOPIC.test(topic)) throw bad(`"${String(topic)}" is not a topic name (letters, digits, ".", "_", "-"; at most 249)`);
+    if (typeof value !== 'string') throw bad('the value must be a JSON value');
+    if (Buffer.byteLength(value) > EMIT_LIMITS.valueBytes) throw bad(`the value is over ${EMIT_LIMITS.valueBytes} bytes`);
+    if (key !== null && (typeof key !== 'string' || Buffer.byteLength(key) > EMIT_LIMITS.keyBytes)) throw bad(`the key must be a string of at most ${EMIT_LIMITS.keyBytes} bytes`);
+    const h = headers ?? {};
+    if (typeof h !== 'object' || Array.isArray(h) || Object.values(h).some((v) => typeof v !== 'string') || Object.keys(h).length > EMIT_LIMITS.headers) {
+      throw bad(`headers must be an object of at most ${EMIT_LIMITS.headers} string values`);
+    }
+    if (Object.keys(h).some((k) => k.startsWith('faas-'))) throw bad('headers starting with "faas-" are the runtime\'s');
+    if (scope.emits.length >= EMIT_LIMITS.perInvocation) throw bad(`at most ${EMIT_LIMITS.perInvocation} records per invocation`);
+    scope.emits.push({ topic, key, value, headers: h as Record<string, string> });
+    return 'null';
   }
 
   private write(scope: Scope, w: StateWrite): void {

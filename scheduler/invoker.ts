@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
-import type { InvocationScopes } from './invocation-scope.ts';
+import type { EventLog, ProducedRecord } from './event-log.ts';
+import type { InvocationScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind } from './ports.ts';
@@ -58,8 +59,10 @@ export interface InvokerDeps {
   activity: ActivityStore;
   metrics: Metrics;
   lifecycle: Lifecycle;
-  /** ctx.state: per-invocation write sets, committed on success. */
+  /** ctx.state and ctx.emit: per-invocation write sets and outboxes, settled on success. */
   scopes?: InvocationScopes;
+  /** Where ctx.emit's records are published. */
+  eventLog?: EventLog;
   onError?: (msg: string, err: unknown) => void;
 }
 
@@ -89,10 +92,8 @@ export class Invoker {
     try {
       outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
       if (outcome.ok && scope !== undefined) {
-        // State writes take effect only with a successful invocation; a failed commit fails it.
-        await this.deps.scopes?.commit(scope, input.fence).catch((err: unknown) => {
-          outcome = { ok: false, error: toFaasError(err).toData(), start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
-        });
+        const failed = await this.settle(scope, name, input, invocationId, correlationId);
+        if (failed !== undefined) outcome = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
       }
     } finally {
       this.deps.scopes?.close(invocationId);
@@ -134,7 +135,8 @@ export class Invoker {
         for (const [i, outcome] of series.outcomes.entries()) {
           const scope = scopes[i];
           if (!outcome.ok || scope === undefined) continue;
-          const failed = await this.deps.scopes?.commit(scope, inputs[i]?.fence).then(() => undefined, (err: unknown) => toFaasError(err).toData());
+          const item = items[i] as { invocationId: string; correlationId: string };
+          const failed = await this.settle(scope, name, inputs[i] ?? { data: null }, item.invocationId, item.correlationId);
           if (failed !== undefined) {
             series.outcomes[i] = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
             series.outcomes.length = i + 1;
@@ -157,6 +159,46 @@ export class Invoker {
     });
     if (logs.length > 0) await this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
     return { results };
+  }
+
+  /**
+   * What a successful invocation asked for takes effect: its emitted records are published (each
+   * topic's in emit order, with a stable event id: the input's fence, or the invocation id, and
+   * the record's index), then its state writes are committed (fenced). Answers the error when
+   * either fails: the invocation then counts as failed and its trigger retries it; state was not
+   * applied, and re-published records carry the same event ids.
+   */
+  private async settle(scope: Scope, fn: string, input: InvokeInput, invocationId: string, correlationId: string): Promise<ErrorData | undefined> {
+    if (scope.emits.length > 0) {
+      if (this.deps.eventLog === undefined) return { code: 'FAAS_EMIT_UNAVAILABLE', message: 'this runtime has no event log to publish to' };
+      const byTopic = new Map<string, ProducedRecord[]>();
+      for (const [i, r] of scope.emits.entries()) {
+        const list = byTopic.get(r.topic) ?? [];
+        list.push({
+          key: r.key,
+          value: r.value,
+          headers: {
+            ...r.headers,
+            'faas-event-id': `${input.fence ?? invocationId}#${i}`,
+            'faas-correlation-id': correlationId,
+            'faas-causation-id': input.eventId ?? invocationId,
+            'faas-source-function': fn,
+          },
+        });
+        byTopic.set(r.topic, list);
+      }
+      try {
+        for (const [topic, records] of byTopic) await this.deps.eventLog.produce(topic, records);
+      } catch (err) {
+        return { code: 'FAAS_EMIT_UNAVAILABLE', message: `publishing emitted records failed: ${(err as Error).message}` };
+      }
+    }
+    try {
+      await this.deps.scopes?.commit(scope, input.fence);
+      return undefined;
+    } catch (err) {
+      return toFaasError(err).toData();
+    }
   }
 
   /** Accept now, run in the background; the outcome is fetched by id from the activity store. */

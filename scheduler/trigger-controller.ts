@@ -47,6 +47,7 @@ export class TriggerController {
 
   /** Deploy-time checks: every trigger type has a plugin, and each plugin accepts its options. */
   validate(fn: string, manifest: Readonly<Manifest>): void {
+    const groups = new Map<string, number>();
     manifest.triggers.forEach((spec, i) => {
       const plugin = this.plugins[spec.type] as TriggerPlugin<typeof spec.type> | null;
       if (plugin === null) {
@@ -54,6 +55,15 @@ export class TriggerController {
         throw new FaasError('FAAS_TRIGGER_UNSUPPORTED', `triggers[${i}]: trigger type "${spec.type}" is not available on this runtime yet (available: ${available.join(', ')})`);
       }
       plugin.validate(spec, `triggers[${i}]`, { fn, deps: this.deps });
+      // Kafka spreads a group's partitions over all its members, whatever topic each subscribed to:
+      // two triggers in one group would each receive records meant for the other.
+      for (const group of plugin.consumerGroups?.({ fn, manifest, index: i, spec }) ?? []) {
+        const other = groups.get(group);
+        if (other !== undefined) {
+          throw new FaasError('FAAS_MANIFEST_INVALID', `triggers[${i}] and triggers[${other}] would share consumer group "${group}": give one of them its own "group"`);
+        }
+        groups.set(group, i);
+      }
     });
   }
 

@@ -60,6 +60,8 @@ export interface TriggerPlugin<T extends TriggerType> {
    */
   validate(spec: TriggerOf<T>, where: string, env?: { fn: string; deps: TriggerDeps }): void;
   start(ctx: TriggerContext<TriggerOf<T>>): Promise<RunningTrigger>;
+  /** The consumer groups a trigger joins (the controller refuses two triggers sharing one). */
+  consumerGroups?(ctx: Omit<TriggerContext<TriggerOf<T>>, 'deps'>): string[];
 }
 
 /** Exactly one entry per trigger type: a plugin, or null while the type is not available yet. */

@@ -79,6 +79,12 @@ export interface Context {
   readonly log: Logger;
   /** Keyed state of this function. */
   readonly state: State;
+  /**
+   * Publish a record to a topic (choreography: functions triggered by that topic run next). It is
+   * published only if this invocation succeeds, with headers faas-event-id (stable across
+   * redeliveries of a topic record: dedupe on it), faas-correlation-id and faas-causation-id.
+   */
+  emit(topic: string, value: Json, options?: { key?: string; headers?: Record<string, string> }): Promise<void>;
 }
 
 /** A handler: an async function of the event and the context, answering a JSON value. */

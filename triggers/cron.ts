@@ -66,6 +66,7 @@ export function createCronTrigger(options: CronTriggerOptions = {}): TriggerPlug
   };
   return {
     type: 'cron',
+    consumerGroups: (ctx) => (ctx.spec.topic !== undefined ? [ctx.spec.group ?? `faas.${ctx.fn}.cron`] : []),
     validate(spec, where) {
       compile(spec, where);
     },

@@ -12,8 +12,15 @@ import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { RunningTrigger, TriggerDeps, TriggerPlugin } from '../scheduler/trigger-source.ts';
 import { PartitionProcessor } from './partition-processor.ts';
 
-export function groupOf(fn: string, spec: Pick<TopicTrigger, 'group'>): string {
-  return spec.group ?? `faas.${fn}`;
+/**
+ * The consumer group of a topic trigger: `group` when given; else `faas.<fn>` for the function's
+ * first topic trigger and `faas.<fn>.<index>` for later ones. Two triggers must never share a group:
+ * Kafka spreads a group's partitions over all its members, whatever topic each subscribed to.
+ */
+export function groupOf(fn: string, spec: Pick<TopicTrigger, 'group'>, index = 0, manifest?: Readonly<Manifest>): string {
+  if (spec.group !== undefined) return spec.group;
+  const first = manifest?.triggers.findIndex((t) => t.type === 'topic') ?? index;
+  return index === first ? `faas.${fn}` : `faas.${fn}.${index}`;
 }
 
 export function deadLetterTopicOf(fn: string, manifest: Readonly<Manifest>): string | undefined {
@@ -74,6 +81,7 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningTrigger>
 
 export const topicTrigger: TriggerPlugin<'topic'> = {
   type: 'topic',
+  consumerGroups: (ctx) => [groupOf(ctx.fn, ctx.spec, ctx.index, ctx.manifest)],
   validate(spec, where) {
     if (typeof spec.start === 'object' && typeof spec.start.timestamp === 'string' && Number.isNaN(Date.parse(spec.start.timestamp))) {
       throw new FaasError('FAAS_MANIFEST_INVALID', `${where}.start.timestamp: not a date`);
@@ -87,7 +95,7 @@ export const topicTrigger: TriggerPlugin<'topic'> = {
       fn: ctx.fn,
       manifest: ctx.manifest,
       topic: ctx.spec.topic,
-      groupId: groupOf(ctx.fn, ctx.spec),
+      groupId: groupOf(ctx.fn, ctx.spec, ctx.index, ctx.manifest),
       start: startOf(ctx.spec),
       spec: ctx.spec,
       deps: ctx.deps,

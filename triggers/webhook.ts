@@ -393,6 +393,7 @@ class WebhookEndpoint implements RunningTrigger {
 
 export const webhookTrigger: TriggerPlugin<'webhook'> = {
   type: 'webhook',
+  consumerGroups: (ctx) => (ctx.spec.mode === 'async' ? [`faas.${ctx.fn}.ingest`] : []),
   validate(spec, where, env) {
     checkSpec(spec, where);
     const owner = env?.deps.webhooks.owner(spec.path);

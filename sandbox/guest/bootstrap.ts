@@ -202,6 +202,11 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
       env,
       log,
       state: stateApi(meta.invocationId),
+      emit: (topic: string, value: unknown, options?: { key?: string; headers?: Record<string, string> }) => {
+        const text = stringify(value);
+        if (text === undefined) return Promise.reject(new TypeError('ctx.emit: the value must be a JSON value'));
+        return call(meta.invocationId, 'emit', [topic, text, options?.key ?? null, options?.headers ?? null]);
+      },
     });
     let result: unknown;
     try {

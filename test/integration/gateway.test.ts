@@ -128,6 +128,7 @@ describe('bad input gets a stable code and changes nothing', () => {
       [await deploy(name, "import fs from 'node:fs'; export default () => fs", {}), 422, 'FAAS_BUNDLE_BUILTIN_IMPORT'],
       [await deploy(name, 'export default () => {', {}), 422, 'FAAS_BUNDLE_FAILED'],
       [await deploy(name, 'export default () => 2', { triggers: [{ type: 'lag', topic: 'orders' }] }), 422, 'FAAS_TRIGGER_UNSUPPORTED'],
+      [await deploy(name, 'export default () => 2', { triggers: [{ type: 'topic', topic: 'a', group: 'g' }, { type: 'topic', topic: 'b', group: 'g' }] }), 422, 'FAAS_MANIFEST_INVALID'],
       [await deploy(name, 'export default () => 2', { triggers: [{ type: 'cron', schedule: '61 * * * *' }] }), 422, 'FAAS_MANIFEST_INVALID'],
       [await deploy(name, 'export default () => 2', { triggers: [{ type: 'cron', schedule: '* * * * *', timezone: 'Mars/Olympus' }] }), 422, 'FAAS_MANIFEST_INVALID'],
       [await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, headers: auth, payload: deployBody('other-name', 'export default () => 2') }), 400, 'FAAS_BODY_INVALID'],
