@@ -20,6 +20,17 @@ export interface HttpInfo {
   headers: Record<string, string>;
 }
 
+/** The record behind an event of a topic trigger (`event.kafka`). */
+export interface KafkaInfo {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  headers: Record<string, string>;
+  /** Epoch ms. */
+  timestamp: number;
+}
+
 /** CloudEvents-style envelope around every input, whatever its trigger. */
 export interface Event<T = Json> {
   /** Unique id of this event (stable across redeliveries of the same input). */
@@ -34,6 +45,12 @@ export interface Event<T = Json> {
   data: T;
   /** Present when the event came over HTTP. */
   http?: HttpInfo;
+  /** Present when a topic record triggered the invocation (record mode). */
+  kafka?: KafkaInfo;
+  /** Present on cron ticks. */
+  schedule?: { expression: string; timezone: string; scheduledTime: string; localTime: string };
+  /** Present on webhook events. */
+  webhook?: { path: string; deliveryId: string; bodyEncoding: string };
 }
 
 export interface Logger {

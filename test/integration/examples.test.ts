@@ -84,6 +84,16 @@ describe('examples', () => {
     expect(offsets.reduce((n, p) => n + Number(p.end), 0)).toBe(1);
   });
 
+  it('order-router and order-status: an order becomes payment and stock requests, tracked in a view', async () => {
+    await rt.gateway.inject({ method: 'POST', url: '/v1/topics/orders/records', payload: { records: [{ key: 'o-1', value: { id: 'o-1', total: 99, items: [{ sku: 'a', qty: 1 }] } }] } });
+    const view = await eventually(async () => {
+      const r = await rt.gateway.inject({ method: 'POST', url: '/v1/functions/order-status/invoke' });
+      const v = r.json<Record<string, { payment?: string; stock?: string }>>();
+      return v['o-1']?.payment && v['o-1'].stock ? v : undefined;
+    }, 15_000, 100);
+    expect(view['o-1']).toEqual({ payment: 'requested', stock: 'requested' });
+  });
+
   it('a per-second cron declared in a manifest fires, with its scheduled time in the event', async () => {
     const name = uniqueName('tick');
     const source = "export default async (event, ctx) => { ctx.log.info(JSON.stringify({ scheduled: event.data.scheduledTime, type: event.type })); return null; }";
