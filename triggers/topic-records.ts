@@ -4,21 +4,14 @@
  * record (FAAS_RECORD_UNDECODABLE, not retried), never a crash.
  */
 import { FaasError } from '../core/errors.ts';
+import type { KafkaInfo } from '../sdk/index.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { LogRecord, ProducedRecord } from '../scheduler/event-log.ts';
 
 export type Encoding = 'json' | 'string' | 'bytes';
 
 /** The record metadata every topic-triggered event carries (event.kafka, and each item in batch mode). */
-export interface RecordInfo {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  headers: Record<string, string>;
-  /** Epoch ms. */
-  timestamp: number;
-}
+export type RecordInfo = KafkaInfo;
 
 export type Decoded = { ok: true; value: unknown } | { ok: false; error: FaasError };
 

@@ -5,9 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/create-runtime.ts';
-import type { LogRecord } from '../../scheduler/event-log.ts';
 import { testKafkaBrokers } from '../support/env.ts';
-import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+import { deployFunction, eventually, readTopic, startRuntime, uniqueName } from '../support/runtime.ts';
 
 describe.each(['embedded', 'kafka'] as const)('ctx.emit on %s', (backend) => {
   let rt: Runtime & { url: string };
@@ -18,27 +17,8 @@ describe.each(['embedded', 'kafka'] as const)('ctx.emit on %s', (backend) => {
     await rt?.stop();
   });
 
-  async function deploy(name: string, source: string, manifest: Record<string, unknown> = {}) {
-    const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, source, manifest) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    await rt.triggers.settled(name);
-  }
-
-  async function readAll(topic: string, expected: number): Promise<LogRecord[]> {
-    const got: LogRecord[] = [];
-    const sub = await rt.eventLog.subscribe({
-      groupId: uniqueName('reader'),
-      topic,
-      start: 'earliest',
-      onBatch: async (b, c) => {
-        got.push(...b.records);
-        await c.commit(String(BigInt((b.records[b.records.length - 1] as LogRecord).offset) + 1n));
-      },
-    });
-    await eventually(() => got.length >= expected, 20_000);
-    await sub.stop();
-    return got;
-  }
+  const deploy = (name: string, source: string, manifest: Record<string, unknown> = {}) => deployFunction(rt, name, source, manifest);
+  const readAll = (topic: string, expected: number) => readTopic(rt.eventLog, topic, expected);
 
   it('a pipeline: orders → payment and stock requests → an order-status view kept in state', async () => {
     const [router, status] = [uniqueName('router'), uniqueName('status')];

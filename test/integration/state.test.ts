@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/create-runtime.ts';
 import { testRedisUrl } from '../support/env.ts';
-import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+import { deployFunction, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
 
 describe.each(['memory', 'redis'] as const)('ctx.state on %s', (backend) => {
   let rt: Runtime & { url: string };
@@ -18,11 +18,7 @@ describe.each(['memory', 'redis'] as const)('ctx.state on %s', (backend) => {
     await rt?.stop();
   });
 
-  async function deploy(name: string, source: string, manifest: Record<string, unknown> = {}) {
-    const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, source, manifest) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    await rt.triggers.settled(name);
-  }
+  const deploy = (name: string, source: string, manifest: Record<string, unknown> = {}) => deployFunction(rt, name, source, manifest);
   const invoke = async (name: string, data: unknown = null) => {
     const r = await rt.gateway.inject({ method: 'POST', url: `/v1/functions/${name}/invoke`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(data) });
     return { status: r.statusCode, body: r.json() };

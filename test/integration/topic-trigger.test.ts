@@ -6,9 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/create-runtime.ts';
-import type { LogRecord } from '../../scheduler/event-log.ts';
 import { testKafkaBrokers } from '../support/env.ts';
-import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+import { deployBody, eventually, readTopic, startRuntime, uniqueName } from '../support/runtime.ts';
 
 /** Logs one JSON line per processed record; fails on { poison }, sleeps on { sleep }. */
 const HANDLER = `
@@ -65,22 +64,7 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     expect(res.statusCode, res.body).toBe(200);
   }
 
-  /** All records of a dead-letter topic, read with a fresh group. */
-  async function deadLetters(topic: string, expected: number): Promise<LogRecord[]> {
-    const got: LogRecord[] = [];
-    const sub = await rt.eventLog.subscribe({
-      groupId: uniqueName('dlq-reader'),
-      topic,
-      start: 'earliest',
-      onBatch: async (b, c) => {
-        got.push(...b.records);
-        await c.commit(String(BigInt((b.records[b.records.length - 1] as LogRecord).offset) + 1n));
-      },
-    });
-    await eventually(() => got.length >= expected, 20_000);
-    await sub.stop();
-    return got;
-  }
+  const deadLetters = (topic: string, expected: number) => readTopic(rt.eventLog, topic, expected);
 
   async function fullyCommitted(group: string, topic: string) {
     // A partition that never got a record has no commit (Kafka): its start equals its end.

@@ -1,7 +1,9 @@
 /** Start a real runtime for a test (real sandbox processes; Redis when given) and deploy inline functions. */
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import { loadConfig } from '../../core/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/create-runtime.ts';
+import type { EventLog, LogRecord } from '../../scheduler/event-log.ts';
 
 export async function startRuntime(env: Record<string, string> = {}): Promise<Runtime & { url: string }> {
   const config = loadConfig({ FAAS_PORT: '0', FAAS_SANDBOX_PROCESSES: '1', FAAS_LOG_LEVEL: 'silent', FAAS_SHUTDOWN_GRACE_MS: '3000', ...env });
@@ -27,4 +29,29 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Deploy inline source through the API and wait until its triggers are in step. */
+export async function deployFunction(rt: Runtime, name: string, source: string, manifest: Record<string, unknown> = {}): Promise<{ version: number }> {
+  const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, source, manifest) });
+  expect(res.statusCode, res.body).toBeLessThan(300);
+  await rt.triggers.settled(name);
+  return res.json<{ version: number }>();
+}
+
+/** Every record of a topic from the start, read with a fresh group, once at least `expected` arrived. */
+export async function readTopic(log: EventLog, topic: string, expected: number): Promise<LogRecord[]> {
+  const got: LogRecord[] = [];
+  const sub = await log.subscribe({
+    groupId: uniqueName('reader'),
+    topic,
+    start: 'earliest',
+    onBatch: async (b, c) => {
+      got.push(...b.records);
+      await c.commit(String(BigInt((b.records[b.records.length - 1] as LogRecord).offset) + 1n));
+    },
+  });
+  await eventually(() => got.length >= expected, 20_000);
+  await sub.stop();
+  return got;
 }
