@@ -4,6 +4,8 @@
  * answered with a FAAS_… error body) or GatewayUnreachableError (no answer at all).
  */
 
+import type { TraceHop } from '../scheduler/ports.ts';
+
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 export interface TriggerSummary {
@@ -57,6 +59,12 @@ export interface FunctionDetail {
 }
 
 export type StartKind = 'cold' | 'warm';
+
+/** GET /v1/correlations/:id: one request's hops across functions, oldest first, each with its logs. */
+export interface Trace {
+  correlationId: string;
+  hops: (TraceHop & { logs: LogEntry[] })[];
+}
 
 export interface InvokeResult {
   /** The handler's result (undefined when the gateway answered with an empty body). */
@@ -208,6 +216,10 @@ export class FaasClient {
     if (query.invocation !== undefined) params.set('invocation', query.invocation);
     const qs = params.size > 0 ? `?${params.toString()}` : '';
     return json<LogPage>(await this.#request('GET', `/v1/functions/${enc(name)}/logs${qs}`));
+  }
+
+  async trace(correlationId: string): Promise<Trace> {
+    return json<Trace>(await this.#request('GET', `/v1/correlations/${enc(correlationId)}`));
   }
 
   /** Absolute form of a path the gateway handed back (e.g. a statusUrl). */

@@ -34,6 +34,8 @@ export const configSchema = z.object({
   FAAS_INVOCATION_TTL_S: int(3600, 10, 30 * 86_400),
   /** pino level. Default info. */
   FAAS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Deepest chain of direct calls (ctx.invoke), counting the first function. Default 16. */
+  FAAS_MAX_CALL_DEPTH: int(16, 1, 256),
   /** Prefix of every Redis key this runtime writes. Default `faas:`. */
   FAAS_REDIS_PREFIX: z.string().min(1).default('faas:'),
 });

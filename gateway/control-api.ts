@@ -1,5 +1,5 @@
 /**
- * The versioned control API (/v1): deploy, list, inspect, delete, logs and async outcomes.
+ * The versioned control API (/v1): deploy, list, inspect, delete, logs, correlation traces and async outcomes.
  * Registered inside the authenticated scope; bodies are JSON validated by route schemas, and
  * manifests by the manifest schema (core/manifest.ts).
  */
@@ -103,6 +103,18 @@ export async function controlApi(app: FastifyInstance, deps: ControlApiDeps): Pr
       });
       const next = entries.length > 0 ? (entries[entries.length - 1]?.ts ?? 0) : (req.query.since ?? 0);
       return { entries, next };
+    },
+  );
+
+  // One request across functions: every hop of a correlation id (direct calls, emitted records,
+  // queued calls), oldest first, each with its own log lines.
+  app.get<{ Params: { id: string } }>(
+    '/v1/correlations/:id',
+    { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 200 } } } } },
+    async (req) => {
+      const hops = await deps.activity.readTrace(req.params.id);
+      const withLogs = await Promise.all(hops.map(async (h) => ({ ...h, logs: await deps.activity.readLogs(h.function, { invocationId: h.invocationId, limit: 1000 }) })));
+      return { correlationId: req.params.id, hops: withLogs };
     },
   );
 

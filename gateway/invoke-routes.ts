@@ -1,13 +1,16 @@
 /**
  * POST /v1/functions/:name/invoke: synchronous (the handler's JSON result is the body) or, with
- * ?mode=async, 202 with an invocation id. Invocation headers are set on failures too.
+ * ?mode=async, 202 with an invocation id once the call is queued durably (triggers/async-calls.ts). Invocation headers are set on failures too.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { AsyncEnqueuer } from '../scheduler/direct-calls.ts';
 import type { InvocationResult, Invoker } from '../scheduler/invoker.ts';
 import { sendError } from './http-errors.ts';
 
 export interface InvokeDeps {
   invoker: Invoker;
+  /** Where ?mode=async calls are queued durably. */
+  asyncCalls: AsyncEnqueuer;
   maxBodyBytes: number;
 }
 
@@ -37,7 +40,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         ...(req.query.timeoutMs !== undefined ? { timeoutMs: req.query.timeoutMs } : {}),
       };
       if (req.query.mode === 'async') {
-        const { invocationId } = await deps.invoker.invokeAsync(req.params.name, input);
+        const { invocationId } = await deps.asyncCalls.enqueue(req.params.name, input);
         return reply.code(202).header('x-faas-invocation-id', invocationId).send({ invocationId, status: 'pending', statusUrl: `/v1/invocations/${invocationId}` });
       }
       const result = await deps.invoker.invoke(req.params.name, input);

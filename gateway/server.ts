@@ -9,6 +9,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FaasError } from '../core/errors.ts';
 import type { Deployer } from '../scheduler/deployer.ts';
+import type { AsyncEnqueuer } from '../scheduler/direct-calls.ts';
 import type { Invoker } from '../scheduler/invoker.ts';
 import type { Lifecycle } from '../scheduler/lifecycle.ts';
 import type { Metrics } from '../scheduler/metrics.ts';
@@ -29,6 +30,7 @@ export interface GatewayDeps {
   runner: SandboxRunner;
   activity: ActivityStore;
   invoker: Invoker;
+  asyncCalls: AsyncEnqueuer;
   deployer: Deployer;
   metrics: Metrics;
   lifecycle: Lifecycle;
@@ -67,7 +69,7 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(async (scope) => {
     scope.addHook('onRequest', bearerAuth(deps.apiToken));
     await controlApi(scope, deps);
-    await invokeRoutes(scope, { invoker: deps.invoker, maxBodyBytes: deps.maxBodyBytes });
+    await invokeRoutes(scope, { invoker: deps.invoker, asyncCalls: deps.asyncCalls, maxBodyBytes: deps.maxBodyBytes });
     await topicRoutes(scope, deps);
   });
   return app;

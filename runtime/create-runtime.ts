@@ -33,6 +33,8 @@ import { InvocationScopes } from '../scheduler/invocation-scope.ts';
 import { MemoryStateStore } from '../scheduler/state-memory.ts';
 import type { StateStore } from '../scheduler/state-store.ts';
 import { TRIGGER_PLUGINS } from '../triggers/index.ts';
+import { AsyncCalls } from '../triggers/async-calls.ts';
+import { DirectCalls } from '../scheduler/direct-calls.ts';
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -44,6 +46,7 @@ export interface Runtime {
   readonly lifecycle: Lifecycle;
   readonly eventLog: EventLog;
   readonly triggers: TriggerController;
+  readonly asyncCalls: AsyncCalls;
   /** Listen and start serving; resolves to the gateway URL. */
   start(): Promise<string>;
   /** Drain: stop taking work, let in-flight invocations finish within the grace period, close. */
@@ -85,6 +88,9 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   const scopes = new InvocationScopes(stateStore);
   runner.handleCalls(scopes.handle);
   const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, scopes, eventLog, onError: (msg, err) => logger.warn({ err }, msg) });
+  const triggerLog = { info: (o: object, m: string) => logger.info(o, m), warn: (o: object, m: string) => logger.warn(o, m), error: (o: object, m: string) => logger.error(o, m) };
+  const asyncCalls = new AsyncCalls({ eventLog, invoker, activity, clock: systemClock, log: triggerLog });
+  new DirectCalls({ invoker, queue: asyncCalls, maxDepth: config.FAAS_MAX_CALL_DEPTH }).attach(scopes);
   const webhooks = new WebhookRoutes();
   const triggers = new TriggerController({
     registry,
@@ -96,13 +102,13 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
       clock: systemClock,
       webhooks,
       secret: overrides.secret ?? ((name) => process.env[name]),
-      log: { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
+      log: triggerLog,
       metrics,
     },
   });
   const deployer = new Deployer({ registry, bundle: bundleFunction, maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES, validateTriggers: (fn, m) => triggers.validate(fn, m) });
   const gateway: FastifyInstance = createGateway({
-    registry, runner, activity, invoker, deployer, metrics, lifecycle, webhooks, eventLog, triggers,
+    registry, runner, activity, invoker, asyncCalls, deployer, metrics, lifecycle, webhooks, eventLog, triggers,
     apiToken: config.FAAS_API_TOKEN,
     maxBodyBytes: config.FAAS_MAX_BODY_BYTES,
     maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES,
@@ -120,7 +126,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   });
 
   return {
-    config, gateway, registry, runner, invoker, deployer, lifecycle, eventLog, triggers,
+    config, gateway, registry, runner, invoker, deployer, lifecycle, eventLog, triggers, asyncCalls,
     async start() {
       if (config.REDIS_URL === undefined) {
         logger.warn('embedded mode: functions, logs, invocation records, cron fences and webhook replay ids live in this process only (set REDIS_URL for a cluster)');
@@ -132,7 +138,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
       for (const fn of await registry.list()) await runner.activate(fn);
       const address = await gateway.listen({ host: config.FAAS_HOST, port: config.FAAS_PORT });
       lifecycle.to('running');
-      await triggers.start();
+      await Promise.all([triggers.start(), asyncCalls.start()]);
       return address;
     },
     async stop() {
@@ -141,7 +147,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
       const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, grace).unref())]);
       // Triggers stop taking work, let in-flight invocations finish, commit and leave their groups;
       // the server stops taking requests and lets in-flight ones finish. Both within the grace period.
-      await Promise.all([within(triggers.stop()), within(gateway.close())]);
+      await Promise.all([within(triggers.stop()), within(asyncCalls.stop()), within(gateway.close())]);
       await runner.close(grace);
       await eventLog.close();
       await registry.close();

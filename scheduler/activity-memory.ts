@@ -2,11 +2,16 @@
  * In-memory activity store (recent console output per function, async invocation records):
  * the embedded default. state/redis-activity.ts is the cluster-wide one.
  */
-import type { ActivityStore, InvocationRecord, LogEntry } from './ports.ts';
+import type { ActivityStore, InvocationRecord, LogEntry, TraceHop } from './ports.ts';
+
+/** Hops kept per correlation, and correlations kept in memory (the oldest go first). */
+export const TRACE_LIMITS = { hops: 1000, traces: 10_000 } as const;
 
 export class MemoryActivityStore implements ActivityStore {
   private readonly logs = new Map<string, LogEntry[]>();
   private readonly invocations = new Map<string, { rec: InvocationRecord; expires: number }>();
+  /** In order of last append: expired and surplus traces are swept from the front. */
+  private readonly traces = new Map<string, { hops: TraceHop[]; expires: number }>();
   private readonly retention: number;
   private readonly ttlMs: number;
 
@@ -25,6 +30,27 @@ export class MemoryActivityStore implements ActivityStore {
 
   async readLogs(fn: string, opts: { sinceTs?: number; limit: number; invocationId?: string }): Promise<LogEntry[]> {
     return selectLogs(this.logs.get(fn) ?? [], opts);
+  }
+
+  async appendHops(hops: TraceHop[]): Promise<void> {
+    const now = Date.now();
+    for (const h of hops) {
+      const t = this.traces.get(h.correlationId) ?? { hops: [], expires: 0 };
+      this.traces.delete(h.correlationId);
+      t.hops.push(h);
+      if (t.hops.length > TRACE_LIMITS.hops) t.hops.splice(0, t.hops.length - TRACE_LIMITS.hops);
+      t.expires = now + this.ttlMs;
+      this.traces.set(h.correlationId, t);
+    }
+    for (const [id, t] of this.traces) {
+      if (t.expires >= now && this.traces.size <= TRACE_LIMITS.traces) break;
+      this.traces.delete(id);
+    }
+  }
+
+  async readTrace(correlationId: string): Promise<TraceHop[]> {
+    const t = this.traces.get(correlationId);
+    return t && t.expires >= Date.now() ? [...t.hops].sort((a, b) => a.ts - b.ts) : [];
   }
 
   async putInvocation(rec: InvocationRecord): Promise<void> {

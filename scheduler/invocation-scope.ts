@@ -24,9 +24,27 @@ export interface EmittedRecord {
   headers: Record<string, string>;
 }
 
+/** Who is running: what direct calls (ctx.invoke) and the hop trace need to know. */
+export interface CallContext {
+  invocationId: string;
+  correlationId: string;
+  /** Function names on the direct-call path, from the first caller down to this function. */
+  chain: readonly string[];
+  /** Epoch ms: the invocation's wall-clock deadline. */
+  deadline: number;
+  /** The input's fence (topic records, async calls): callees' fences derive from it. */
+  fence?: string;
+}
+
+/** A runtime call answered outside this module (ctx.invoke, ctx.invokeAsync): JSON text back. */
+export type ScopeOp = (scope: Scope, args: unknown[]) => Promise<string>;
+
 export interface Scope {
   fn: string;
   ns: string;
+  ctx: CallContext;
+  /** Direct calls made so far (numbers each call, for derived fences). */
+  calls: number;
   writes: StateWrite[];
   overlay: Map<string, Overlay>;
   /** ctx.emit's outbox. */
@@ -42,14 +60,20 @@ export const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
 export class InvocationScopes {
   private readonly scopes = new Map<string, Scope>();
   private readonly store: StateStore;
+  private readonly ops = new Map<string, ScopeOp>();
 
   constructor(store: StateStore) {
     this.store = store;
   }
 
-  open(invocationId: string, fn: string): Scope {
-    const scope: Scope = { fn, ns: functionNamespace(fn), writes: [], overlay: new Map(), emits: [] };
-    this.scopes.set(invocationId, scope);
+  /** Answer runtime call `op` with `handler` (how direct calls plug in without a cycle of imports). */
+  extend(op: string, handler: ScopeOp): void {
+    this.ops.set(op, handler);
+  }
+
+  open(fn: string, ctx: CallContext): Scope {
+    const scope: Scope = { fn, ns: functionNamespace(fn), ctx, calls: 0, writes: [], overlay: new Map(), emits: [] };
+    this.scopes.set(ctx.invocationId, scope);
     return scope;
   }
 
@@ -74,9 +98,11 @@ export class InvocationScopes {
   private async dispatch(call: RuntimeCall): Promise<string> {
     const scope = this.scopes.get(call.invocationId);
     if (scope === undefined || scope.fn !== call.fn) {
-      throw new FaasError('FAAS_STATE_INVALID', 'state calls are only answered while the invocation that makes them runs');
+      throw new FaasError('FAAS_STATE_INVALID', 'runtime calls are only answered while the invocation that makes them runs');
     }
     const args = JSON.parse(call.args) as unknown[];
+    const extension = this.ops.get(call.op);
+    if (extension !== undefined) return extension(scope, args);
     const str = (i: number) => {
       const v = args[i];
       if (typeof v !== 'string') throw new FaasError('FAAS_STATE_INVALID', `${call.op}: argument ${i + 1} must be a string`);

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import type { EventLog, ProducedRecord } from './event-log.ts';
-import type { InvocationScopes, Scope } from './invocation-scope.ts';
+import type { CallContext, InvocationScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
-import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind } from './ports.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind, TraceHop } from './ports.ts';
 
 export interface HttpInfo {
   method: string;
@@ -39,6 +39,10 @@ export interface InvokeInput {
    * the invocation's state writes are applied at most once per fence.
    */
   fence?: string;
+  /** Direct calls: the functions on the call path above this one (cycle and depth checks). */
+  chain?: readonly string[];
+  /** The invocation that caused this one (a direct caller, or the emitter of a record). */
+  parentInvocationId?: string;
 }
 
 export interface InvocationResult {
@@ -60,9 +64,9 @@ export interface InvokerDeps {
   metrics: Metrics;
   lifecycle: Lifecycle;
   /** ctx.state and ctx.emit: per-invocation write sets and outboxes, settled on success. */
-  scopes?: InvocationScopes;
+  scopes: InvocationScopes;
   /** Where ctx.emit's records are published. */
-  eventLog?: EventLog;
+  eventLog: EventLog;
   onError?: (msg: string, err: unknown) => void;
 }
 
@@ -81,33 +85,42 @@ export class Invoker {
 
   /** Run synchronously; handler failures come back in `error`, never thrown. */
   async invoke(name: string, input: InvokeInput, invocationId: string = randomUUID()): Promise<InvocationResult> {
-    if (!this.deps.lifecycle.acceptingWork) {
+    // A direct call made by an invocation already running is part of that work: it may still run
+    // while the node drains, so the caller can finish.
+    if (!this.deps.lifecycle.acceptingWork && !(input.chain !== undefined && this.deps.lifecycle.state === 'draining')) {
       throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
     }
     const fn = await this.resolve(name);
     const correlationId = input.correlationId ?? invocationId;
     const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
-    const scope = this.deps.scopes?.open(invocationId, name);
+    const deadline = Date.now() + timeoutMs;
+    const scope = this.deps.scopes.open(name, callContext(name, input, invocationId, correlationId, deadline));
     let outcome: Awaited<ReturnType<InvokerDeps['runner']['invoke']>>;
     try {
-      outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline: Date.now() + timeoutMs });
-      if (outcome.ok && scope !== undefined) {
+      outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline });
+      if (outcome.ok) {
         const failed = await this.settle(scope, name, input, invocationId, correlationId);
         if (failed !== undefined) outcome = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
       }
     } finally {
-      this.deps.scopes?.close(invocationId);
+      this.deps.scopes.close(invocationId);
     }
     this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
     const logs = outcome.ok ? outcome.logs : [...outcome.logs, failureLine(invocationId, outcome.error)];
-    // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
-    // crash, `faas logs` then shows every committed invocation). A failure to store is not the
-    // invocation's failure.
-    if (logs.length > 0) {
-      await this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
-    }
     const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
+    // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
+    // crash, `faas logs` then shows every committed invocation).
+    await this.record(name, logs, [hop(base, input, outcome.ok ? undefined : outcome.error)]);
     return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
+  }
+
+  /** Stores logs and hops of finished invocations; a failure to store is not the invocation's failure. */
+  private async record(fn: string, logs: LogEntry[], hops: TraceHop[]): Promise<void> {
+    const onError = (err: unknown) => this.deps.onError?.('storing logs failed', err);
+    await Promise.all([
+      logs.length > 0 ? this.deps.activity.appendLogs(fn, logs).catch(onError) : undefined,
+      this.deps.activity.appendHops(hops).catch(onError),
+    ]);
   }
 
   /**
@@ -121,14 +134,15 @@ export class Invoker {
       throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
     }
     const fn = await this.resolve(name);
+    const deadline = Date.now() + fn.manifest.limits.timeoutMs;
     const items = inputs.map((input) => {
       const invocationId = randomUUID();
       return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId) };
     });
-    const scopes = items.map((item) => this.deps.scopes?.open(item.invocationId, name));
+    const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(name, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
-      series = await this.deps.runner.invokeSeries(fn, items, Date.now() + fn.manifest.limits.timeoutMs);
+      series = await this.deps.runner.invokeSeries(fn, items, deadline);
       if (!series.lost) {
         // Commit each successful item's state in order; a commit that fails fails its item, and the
         // items after it are not reported (their writes are dropped; the caller runs them again).
@@ -145,19 +159,21 @@ export class Invoker {
         }
       }
     } finally {
-      for (const item of items) this.deps.scopes?.close(item.invocationId);
+      for (const item of items) this.deps.scopes.close(item.invocationId);
     }
     if (series.lost) return { results: [], lost: FaasError.fromData(series.error) };
     const logs: LogEntry[] = [];
+    const hops: TraceHop[] = [];
     const results = series.outcomes.map((outcome, i): InvocationResult => {
       const { invocationId, correlationId } = items[i] as { invocationId: string; correlationId: string };
       this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
       logs.push(...outcome.logs);
       if (!outcome.ok) logs.push(failureLine(invocationId, outcome.error));
       const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
+      hops.push(hop(base, inputs[i] ?? { data: null }, outcome.ok ? undefined : outcome.error));
       return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
     });
-    if (logs.length > 0) await this.deps.activity.appendLogs(name, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
+    await this.record(name, logs, hops);
     return { results };
   }
 
@@ -170,7 +186,6 @@ export class Invoker {
    */
   private async settle(scope: Scope, fn: string, input: InvokeInput, invocationId: string, correlationId: string): Promise<ErrorData | undefined> {
     if (scope.emits.length > 0) {
-      if (this.deps.eventLog === undefined) return { code: 'FAAS_EMIT_UNAVAILABLE', message: 'this runtime has no event log to publish to' };
       const byTopic = new Map<string, ProducedRecord[]>();
       for (const [i, r] of scope.emits.entries()) {
         const list = byTopic.get(r.topic) ?? [];
@@ -183,6 +198,7 @@ export class Invoker {
             'faas-correlation-id': correlationId,
             'faas-causation-id': input.eventId ?? invocationId,
             'faas-source-function': fn,
+            'faas-source-invocation': invocationId,
           },
         });
         byTopic.set(r.topic, list);
@@ -194,45 +210,11 @@ export class Invoker {
       }
     }
     try {
-      await this.deps.scopes?.commit(scope, input.fence);
+      await this.deps.scopes.commit(scope, input.fence);
       return undefined;
     } catch (err) {
       return toFaasError(err).toData();
     }
-  }
-
-  /** Accept now, run in the background; the outcome is fetched by id from the activity store. */
-  async invokeAsync(name: string, input: InvokeInput): Promise<{ invocationId: string }> {
-    if (!this.deps.lifecycle.acceptingWork) throw new FaasError('FAAS_SHUTTING_DOWN', 'the node takes no new invocations');
-    await this.resolve(name);
-    const invocationId = randomUUID();
-    const acceptedAt = new Date().toISOString();
-    await this.deps.activity.putInvocation({ id: invocationId, function: name, status: 'pending', acceptedAt });
-    void this.invoke(name, input, invocationId)
-      .then(
-        (r) => ({
-          id: invocationId,
-          function: name,
-          version: r.version,
-          status: r.error ? ('failed' as const) : ('succeeded' as const),
-          start: r.start,
-          durationMs: r.durationMs,
-          ...(r.error ? { error: r.error.toData() } : { result: JSON.parse(r.resultJson ?? 'null') as unknown }),
-          acceptedAt,
-          finishedAt: new Date().toISOString(),
-        }),
-        (err: unknown) => ({
-          id: invocationId,
-          function: name,
-          status: 'failed' as const,
-          error: err instanceof FaasError ? err.toData() : { code: 'FAAS_INTERNAL' as const, message: String(err) },
-          acceptedAt,
-          finishedAt: new Date().toISOString(),
-        }),
-      )
-      .then((rec) => this.deps.activity.putInvocation(rec))
-      .catch((err: unknown) => this.deps.onError?.('storing an async outcome failed', err));
-    return { invocationId };
   }
 }
 
@@ -247,6 +229,29 @@ function eventJson(name: string, input: InvokeInput, invocationId: string): stri
     data: input.data ?? null,
     ...(input.http ? { http: input.http } : {}),
   });
+}
+
+function callContext(name: string, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {
+  return { invocationId, correlationId, chain: [...(input.chain ?? []), name], deadline, ...(input.fence !== undefined ? { fence: input.fence } : {}) };
+}
+
+/** One hop of a correlation's trace: which function ran, caused by what, and how it ended. */
+function hop(r: Omit<InvocationResult, 'resultJson' | 'error'>, input: InvokeInput, error: ErrorData | undefined): TraceHop {
+  return {
+    ts: Date.now(),
+    correlationId: r.correlationId,
+    invocationId: r.invocationId,
+    ...(input.parentInvocationId !== undefined ? { parentInvocationId: input.parentInvocationId } : {}),
+    function: r.function,
+    version: r.version,
+    source: input.source ?? `/v1/functions/${r.function}/invoke`,
+    type: input.type ?? 'faas.invoke',
+    depth: (input.chain?.length ?? 0) + 1,
+    start: r.start,
+    durationMs: Math.round(r.durationMs * 1000) / 1000,
+    status: error === undefined ? 'succeeded' : 'failed',
+    ...(error !== undefined ? { error: { code: error.code, message: error.message } } : {}),
+  };
 }
 
 /** A failed invocation leaves one error line in the function's logs, with the guest stack if any. */

@@ -145,11 +145,42 @@ export interface InvocationRecord {
   error?: ErrorData;
   acceptedAt: string;
   finishedAt?: string;
+  /** Attempts made so far (queued invocations are retried per the function's retry policy). */
+  attempts?: number;
+  correlationId?: string;
 }
 
-/** Recent console output per function, and async invocation records. */
+/**
+ * One invocation in a correlation's trace (`faas logs --correlation`): every hop of one request
+ * across functions, direct calls and emitted records alike.
+ */
+export interface TraceHop {
+  /** Epoch ms when it finished. */
+  ts: number;
+  correlationId: string;
+  invocationId: string;
+  /** The invocation that caused it: its direct caller, or the one that emitted its record. */
+  parentInvocationId?: string;
+  function: string;
+  version: number;
+  /** The event's source and type, e.g. `kafka://orders/3` and `faas.kafka.record`. */
+  source: string;
+  type: string;
+  /** Depth on the direct-call path (1 = not called by another function). */
+  depth: number;
+  start: StartKind;
+  durationMs: number;
+  status: 'succeeded' | 'failed';
+  error?: { code: string; message: string };
+}
+
+/** Recent console output per function, async invocation records and correlation traces. */
 export interface ActivityStore {
   appendLogs(fn: string, entries: LogEntry[]): Promise<void>;
+  /** Hops by correlation id, kept FAAS_INVOCATION_TTL_S after the last one (at most 1000 each). */
+  appendHops(hops: TraceHop[]): Promise<void>;
+  /** A correlation's hops, oldest first. */
+  readTrace(correlationId: string): Promise<TraceHop[]>;
   /** Entries with ts > sinceTs (oldest first), at most `limit`. */
   readLogs(fn: string, opts: { sinceTs?: number; limit: number; invocationId?: string }): Promise<LogEntry[]>;
   putInvocation(rec: InvocationRecord): Promise<void>;

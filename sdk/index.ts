@@ -51,6 +51,29 @@ export interface Event<T = Json> {
   schedule?: { expression: string; timezone: string; scheduledTime: string; localTime: string };
   /** Present on webhook events. */
   webhook?: { path: string; deliveryId: string; bodyEncoding: string };
+  /** Present when another function called this one with ctx.invoke (depth 2 = called by a first function). */
+  call?: { caller: string; callerInvocationId: string; depth: number };
+}
+
+/**
+ * How a failed runtime call rejects (ctx.state, ctx.emit, ctx.invoke): an Error named `FaasError`
+ * with a stable code (docs/ERRORS.md). For ctx.invoke, `code` is the callee's failure
+ * (FAAS_HANDLER_ERROR, FAAS_TIMEOUT, FAAS_FUNCTION_NOT_FOUND, …) or the call's refusal
+ * (FAAS_CALL_CYCLE, FAAS_CALL_DEPTH_EXCEEDED, FAAS_CALL_INVALID), and `details` says which callee.
+ */
+export interface FaasCallError extends Error {
+  name: 'FaasError';
+  code: string;
+  details?: {
+    /** The callee. */
+    function?: string;
+    /** The callee's invocation, when it ran. */
+    invocationId?: string;
+    /** The class of the error the callee threw (TypeError, …). */
+    name?: string;
+    /** The call path, on FAAS_CALL_CYCLE and FAAS_CALL_DEPTH_EXCEEDED. */
+    chain?: string[];
+  };
 }
 
 export interface Logger {
@@ -102,6 +125,18 @@ export interface Context {
    * redeliveries of a topic record: dedupe on it), faas-correlation-id and faas-causation-id.
    */
   emit(topic: string, value: Json, options?: { key?: string; headers?: Record<string, string> }): Promise<void>;
+  /**
+   * Call another function and await its result (orchestration). The callee runs with this
+   * invocation's correlation id and at most its remaining time (less a small margin). It rejects
+   * with a FaasCallError: the callee's code when it failed, FAAS_CALL_CYCLE when the callee is
+   * already on the call path, FAAS_CALL_DEPTH_EXCEEDED past FAAS_MAX_CALL_DEPTH (default 16).
+   */
+  invoke<T = Json>(name: string, payload?: Json): Promise<T>;
+  /**
+   * Queue a call durably (it survives a node crash) and answer its invocation id at once; the
+   * outcome is at GET /v1/invocations/:id. Runs at least once, with the callee's retry policy.
+   */
+  invokeAsync(name: string, payload?: Json): Promise<string>;
 }
 
 /** A handler: an async function of the event and the context, answering a JSON value. */

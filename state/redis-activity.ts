@@ -1,10 +1,11 @@
 /**
  * Activity store in Redis, so `faas logs` and async invocation results are the same on every
- * node: `logs:<fn>` a capped list of JSON entries; `inv:<id>` a JSON record with a TTL.
+ * node: `logs:<fn>` a capped list of JSON entries; `inv:<id>` a JSON record with a TTL;
+ * `trace:<correlation id>` a capped list of hops whose TTL restarts with each hop.
  */
 import type { Redis } from 'ioredis';
-import { selectLogs } from '../scheduler/activity-memory.ts';
-import type { ActivityStore, InvocationRecord, LogEntry } from '../scheduler/ports.ts';
+import { selectLogs, TRACE_LIMITS } from '../scheduler/activity-memory.ts';
+import type { ActivityStore, InvocationRecord, LogEntry, TraceHop } from '../scheduler/ports.ts';
 
 export class RedisActivityStore implements ActivityStore {
   private readonly redis: Redis;
@@ -28,6 +29,23 @@ export class RedisActivityStore implements ActivityStore {
   async readLogs(fn: string, opts: { sinceTs?: number; limit: number; invocationId?: string }): Promise<LogEntry[]> {
     const raw = await this.redis.lrange(`${this.prefix}logs:${fn}`, 0, -1);
     return selectLogs(raw.map((r) => JSON.parse(r) as LogEntry), opts);
+  }
+
+  async appendHops(hops: TraceHop[]): Promise<void> {
+    if (hops.length === 0) return;
+    const byTrace = new Map<string, string[]>();
+    for (const h of hops) byTrace.set(h.correlationId, [...(byTrace.get(h.correlationId) ?? []), JSON.stringify(h)]);
+    const tx = this.redis.multi();
+    for (const [id, list] of byTrace) {
+      const key = `${this.prefix}trace:${id}`;
+      tx.rpush(key, ...list).ltrim(key, -TRACE_LIMITS.hops, -1).expire(key, this.ttlS);
+    }
+    await tx.exec();
+  }
+
+  async readTrace(correlationId: string): Promise<TraceHop[]> {
+    const raw = await this.redis.lrange(`${this.prefix}trace:${correlationId}`, 0, -1);
+    return raw.map((r) => JSON.parse(r) as TraceHop).sort((a, b) => a.ts - b.ts);
   }
 
   async putInvocation(rec: InvocationRecord): Promise<void> {

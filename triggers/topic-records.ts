@@ -49,6 +49,7 @@ export function recordInfo(record: LogRecord): RecordInfo {
 export function recordEvent(record: LogRecord, value: unknown): InvokeInput {
   const info = recordInfo(record);
   const correlationId = record.headers['faas-correlation-id'];
+  const parent = record.headers['faas-source-invocation'];
   return {
     data: value,
     eventId: `${record.topic}/${record.partition}/${record.offset}`,
@@ -57,6 +58,7 @@ export function recordEvent(record: LogRecord, value: unknown): InvokeInput {
     time: new Date(info.timestamp).toISOString(),
     extensions: { kafka: info },
     ...(correlationId ? { correlationId } : {}),
+    ...(parent ? { parentInvocationId: parent } : {}),
   };
 }
 

@@ -8,7 +8,7 @@
  * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)`,
  * `invokeSeries(eventsJson, metaJson)` (several events, one round trip), `resolveCall(id, ok,
  * payload)` and `fireTimer(id)`. Guest → host, fire-and-forget ivm.Callbacks: `timerHost(id, ms)`
- * and `callHost(id, invocationId, op, argsJson)` (ctx.state and later runtime calls). Console output is buffered
+ * and `callHost(id, invocationId, op, argsJson)` (ctx.state, ctx.emit, ctx.invoke). Console output is buffered
  * per invocation and returned with the outcome, so it is ordered and costs no host call per line.
  */
 
@@ -59,13 +59,20 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   let nextCall = 1;
   const calls = new mapCtor<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
 
-  /** A call to the runtime (state, later emit and invoke): answered through resolveCall. */
+  /** A call to the runtime (state, emit, invoke): answered through resolveCall. */
   function call(invocationId: string, op: string, args: unknown[]): Promise<unknown> {
     const id = nextCall++;
     return new Promise((resolve, reject) => {
       calls.set(id, { resolve, reject });
       callHost(id, invocationId, op, stringify(args));
     });
+  }
+
+  /** ctx.invoke / ctx.invokeAsync: the payload crosses as JSON text. */
+  function callWith(invocationId: string, op: string, name: string, payload: unknown): Promise<unknown> {
+    const text = stringify(payload === undefined ? null : payload);
+    if (text === undefined) return Promise.reject(new TypeError(`ctx.${op}: the payload must be a JSON value`));
+    return call(invocationId, op, [name, text]);
   }
 
   function stateApi(invocationId: string) {
@@ -207,6 +214,8 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
         if (text === undefined) return Promise.reject(new TypeError('ctx.emit: the value must be a JSON value'));
         return call(meta.invocationId, 'emit', [topic, text, options?.key ?? null, options?.headers ?? null]);
       },
+      invoke: (name: string, payload?: unknown) => callWith(meta.invocationId, 'invoke', name, payload),
+      invokeAsync: (name: string, payload?: unknown) => callWith(meta.invocationId, 'invokeAsync', name, payload),
     });
     let result: unknown;
     try {
@@ -251,10 +260,11 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
         pending.resolve(parse(payload));
         return;
       }
-      const data = parse(payload) as { code: string; message: string };
-      const err = new ErrorCtor(data.message) as Error & { code?: string };
+      const data = parse(payload) as { code: string; message: string; details?: unknown };
+      const err = new ErrorCtor(data.message) as Error & { code?: string; details?: unknown };
       err.name = 'FaasError';
       err.code = data.code;
+      if (data.details !== undefined) err.details = data.details;
       pending.reject(err);
     },
 

@@ -91,6 +91,7 @@ beforeAll(async () => {
     runner: rt.runner,
     activity: new MemoryActivityStore({ retention: 100, invocationTtlMs: 60_000 }),
     invoker: rt.invoker,
+    asyncCalls: rt.asyncCalls,
     deployer: rt.deployer,
     metrics: new Metrics(rt.runner),
     lifecycle: rt.lifecycle,
