@@ -38,6 +38,7 @@ export const ERROR_CATALOG = {
   FAAS_RESULT_INVALID: { retriable: false, userFault: true, summary: 'The handler\'s result cannot be serialised to JSON.' },
   FAAS_RECORD_UNDECODABLE: { retriable: false, userFault: true, summary: 'A topic record\'s value does not decode with the trigger\'s encoding; it goes to the dead-letter topic without retries.' },
   FAAS_STATE_INVALID: { retriable: false, userFault: true, summary: 'A state operation broke a limit or a type rule (key or value size, incr of a non-integer, a hash operation on a plain value); nothing of its write set was applied.' },
+  FAAS_STATE_FORBIDDEN: { retriable: false, userFault: true, summary: 'The function named a shared state store its manifest does not grant (state.shared).' },
   FAAS_STATE_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The state store (Redis) did not answer in time; nothing of the write set was applied.' },
   FAAS_EMIT_INVALID: { retriable: false, userFault: true, summary: 'ctx.emit was given a bad topic name, value, key or headers, or more records than allowed; nothing was emitted.' },
   FAAS_EMIT_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The records an invocation emitted could not be published (Kafka did not answer); the invocation fails and is retried.' },

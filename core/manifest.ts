@@ -55,6 +55,18 @@ const deadLetter = z
   })
   .prefault({});
 
+const state = z
+  .strictObject({
+    /** Shared stores this function may use (ctx.state.shared(name)), for functions of one bounded context. */
+    shared: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'store names are lower-case letters, digits and dashes, starting with a letter'))
+      .max(16)
+      .default([])
+      .refine((l) => new Set(l).size === l.length, 'a store is listed twice')
+      .describe('Shared state stores granted to this function (ctx.state.shared(name)).'),
+  })
+  .prefault({});
+
 export const manifestSchema = z.strictObject({
   $schema: z.string().optional(),
   name: z.string().regex(FUNCTION_NAME, 'lower-case letters, digits and dashes, starting with a letter, at most 63').describe('Function name, unique in the cluster.'),
@@ -64,6 +76,7 @@ export const manifestSchema = z.strictObject({
   scaling,
   retry,
   deadLetter,
+  state,
   triggers: z.array(triggerSchema).max(32).default([]),
   env: z
     .record(z.string().regex(ENV_NAME, 'environment names are letters, digits and underscores'), z.string().max(32 * 1024))

@@ -11,7 +11,7 @@
  */
 import { FaasError, toFaasError } from '../core/errors.ts';
 import type { RuntimeCall, RuntimeCallHandler } from './ports.ts';
-import { checkWrites, functionNamespace, STATE_LIMITS, type StateStore, type StateWrite } from './state-store.ts';
+import { checkWrites, functionNamespace, sharedNamespace, STATE_LIMITS, type StateStore, type StateWrite } from './state-store.ts';
 
 type Overlay = { kind: 'string'; value: string | null } | { kind: 'hash'; fields: Map<string, string | null> };
 
@@ -34,6 +34,8 @@ export interface CallContext {
   deadline: number;
   /** The input's fence (topic records, async calls): callees' fences derive from it. */
   fence?: string;
+  /** Shared stores the function's manifest grants (`state.shared`). */
+  sharedStores?: readonly string[];
 }
 
 /** A runtime call answered outside this module (ctx.invoke, ctx.invokeAsync): JSON text back. */
@@ -109,53 +111,57 @@ export class InvocationScopes {
       return v;
     };
     if (call.op === 'emit') return this.emit(scope, args);
+    // State calls: the first argument selects the store (null: the function's own).
+    const ns = this.namespace(scope, args.shift());
     const key = str(0);
+    const slot = `${ns}\u0000${key}`;
+    const own = ns === scope.ns ? {} : { ns };
     switch (call.op) {
       case 'state.get': {
-        const o = scope.overlay.get(key);
+        const o = scope.overlay.get(slot);
         if (o?.kind === 'string') return o.value ?? 'null';
-        return (await this.store.get(scope.ns, key)) ?? 'null';
+        return (await this.store.get(ns, key)) ?? 'null';
       }
       case 'state.set': {
         const ttl = args[2];
-        this.write(scope, { op: 'set', key, value: str(1), ...(typeof ttl === 'number' ? { ttlMs: ttl } : {}) });
-        scope.overlay.set(key, { kind: 'string', value: str(1) });
+        this.write(scope, { op: 'set', key, value: str(1), ...(typeof ttl === 'number' ? { ttlMs: ttl } : {}), ...own });
+        scope.overlay.set(slot, { kind: 'string', value: str(1) });
         return 'null';
       }
       case 'state.delete':
-        this.write(scope, { op: 'delete', key });
-        scope.overlay.set(key, { kind: 'string', value: null });
+        this.write(scope, { op: 'delete', key, ...own });
+        scope.overlay.set(slot, { kind: 'string', value: null });
         return 'null';
       case 'state.incr': {
         const by = args[1];
         if (typeof by !== 'number') throw new FaasError('FAAS_STATE_INVALID', 'incr/decr: the amount must be a number');
-        const o = scope.overlay.get(key);
-        const text = o?.kind === 'string' ? o.value : await this.store.get(scope.ns, key);
+        const o = scope.overlay.get(slot);
+        const text = o?.kind === 'string' ? o.value : await this.store.get(ns, key);
         if (text !== null && !/^-?\d+$/.test(text)) throw new FaasError('FAAS_STATE_INVALID', `state key "${key}" is not an integer`);
-        this.write(scope, { op: 'incr', key, by });
+        this.write(scope, { op: 'incr', key, by, ...own });
         const next = String(Number(text ?? '0') + by);
-        scope.overlay.set(key, { kind: 'string', value: next });
+        scope.overlay.set(slot, { kind: 'string', value: next });
         return next;
       }
       case 'state.hget': {
         const field = str(1);
-        const o = scope.overlay.get(key);
+        const o = scope.overlay.get(slot);
         if (o?.kind === 'hash' && o.fields.has(field)) return o.fields.get(field) ?? 'null';
-        return (await this.store.hget(scope.ns, key, field)) ?? 'null';
+        return (await this.store.hget(ns, key, field)) ?? 'null';
       }
       case 'state.hset':
       case 'state.hdel': {
         const field = str(1);
-        if (call.op === 'state.hset') this.write(scope, { op: 'hset', key, field, value: str(2) });
-        else this.write(scope, { op: 'hdel', key, field });
-        let o = scope.overlay.get(key);
-        if (o?.kind !== 'hash') scope.overlay.set(key, (o = { kind: 'hash', fields: new Map() }));
+        if (call.op === 'state.hset') this.write(scope, { op: 'hset', key, field, value: str(2), ...own });
+        else this.write(scope, { op: 'hdel', key, field, ...own });
+        let o = scope.overlay.get(slot);
+        if (o?.kind !== 'hash') scope.overlay.set(slot, (o = { kind: 'hash', fields: new Map() }));
         o.fields.set(field, call.op === 'state.hset' ? str(2) : null);
         return 'null';
       }
       case 'state.hgetall': {
-        const stored = await this.store.hgetall(scope.ns, key);
-        const o = scope.overlay.get(key);
+        const stored = await this.store.hgetall(ns, key);
+        const o = scope.overlay.get(slot);
         const merged = new Map(Object.entries(stored));
         if (o?.kind === 'hash') for (const [f, v] of o.fields) if (v === null) merged.delete(f); else merged.set(f, v);
         return `{${[...merged].map(([f, v]) => `${JSON.stringify(f)}:${v}`).join(',')}}`;
@@ -163,6 +169,15 @@ export class InvocationScopes {
       default:
         throw new FaasError('FAAS_STATE_INVALID', `unknown runtime call "${call.op}"`);
     }
+  }
+
+  /** The namespace a state call names: the function's own, or a shared store its manifest grants. */
+  private namespace(scope: Scope, store: unknown): string {
+    if (store === null || store === undefined) return scope.ns;
+    if (typeof store !== 'string' || !(scope.ctx.sharedStores ?? []).includes(store)) {
+      throw new FaasError('FAAS_STATE_FORBIDDEN', `function "${scope.fn}" has no grant for the shared store ${JSON.stringify(store)} (list it in the manifest's state.shared)`);
+    }
+    return sharedNamespace(store);
   }
 
   private emit(scope: Scope, args: unknown[]): string {

@@ -94,7 +94,7 @@ export class Invoker {
     const correlationId = input.correlationId ?? invocationId;
     const timeoutMs = Math.min(fn.manifest.limits.timeoutMs, input.timeoutMs ?? Infinity);
     const deadline = Date.now() + timeoutMs;
-    const scope = this.deps.scopes.open(name, callContext(name, input, invocationId, correlationId, deadline));
+    const scope = this.deps.scopes.open(name, callContext(fn, input, invocationId, correlationId, deadline));
     let outcome: Awaited<ReturnType<InvokerDeps['runner']['invoke']>>;
     try {
       outcome = await this.deps.runner.invoke(fn, eventJson(name, input, invocationId), { invocationId, correlationId, deadline });
@@ -139,7 +139,7 @@ export class Invoker {
       const invocationId = randomUUID();
       return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId) };
     });
-    const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(name, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
+    const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(fn, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
       series = await this.deps.runner.invokeSeries(fn, items, deadline);
@@ -231,8 +231,15 @@ function eventJson(name: string, input: InvokeInput, invocationId: string): stri
   });
 }
 
-function callContext(name: string, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {
-  return { invocationId, correlationId, chain: [...(input.chain ?? []), name], deadline, ...(input.fence !== undefined ? { fence: input.fence } : {}) };
+function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {
+  return {
+    invocationId,
+    correlationId,
+    chain: [...(input.chain ?? []), fn.name],
+    deadline,
+    sharedStores: fn.manifest.state.shared,
+    ...(input.fence !== undefined ? { fence: input.fence } : {}),
+  };
 }
 
 /** One hop of a correlation's trace: which function ran, caused by what, and how it ended. */

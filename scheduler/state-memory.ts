@@ -42,35 +42,36 @@ export class MemoryStateStore implements StateStore {
     if (fence !== undefined && (this.fences.get(fence.key) ?? 0) > now) return false;
     // Validate the whole set against what each write leaves behind, then apply: all or nothing.
     const virtual = new Map<string, { kind: 'none' | 'string' | 'hash'; integer: boolean }>();
-    const kindOf = (key: string) => {
-      const v = virtual.get(key);
+    const kindOf = (w: StateWrite) => {
+      const v = virtual.get(`${w.ns ?? ns}:${w.key}`);
       if (v !== undefined) return v;
-      const e = this.entry(ns, key);
+      const e = this.entry(w.ns ?? ns, w.key);
       return e === undefined ? { kind: 'none' as const, integer: true } : e.kind === 'string' ? { kind: 'string' as const, integer: INTEGER.test(e.value) } : { kind: 'hash' as const, integer: false };
     };
     for (const w of writes) {
-      const k = kindOf(w.key);
+      const k = kindOf(w);
+      const vk = `${w.ns ?? ns}:${w.key}`;
       switch (w.op) {
         case 'set':
-          virtual.set(w.key, { kind: 'string', integer: INTEGER.test(w.value) });
+          virtual.set(vk, { kind: 'string', integer: INTEGER.test(w.value) });
           break;
         case 'delete':
-          virtual.set(w.key, { kind: 'none', integer: true });
+          virtual.set(vk, { kind: 'none', integer: true });
           break;
         case 'incr':
           if (k.kind === 'hash' || (k.kind === 'string' && !k.integer)) throw typeError(w.key, 'not an integer');
-          virtual.set(w.key, { kind: 'string', integer: true });
+          virtual.set(vk, { kind: 'string', integer: true });
           break;
         case 'hset':
         case 'hdel':
           if (k.kind === 'string') throw typeError(w.key, 'not a hash');
-          virtual.set(w.key, { kind: w.op === 'hset' || k.kind === 'hash' ? 'hash' : 'none', integer: false });
+          virtual.set(vk, { kind: w.op === 'hset' || k.kind === 'hash' ? 'hash' : 'none', integer: false });
           break;
       }
     }
     for (const w of writes) {
-      const id = `${ns}:${w.key}`;
-      const e = this.entry(ns, w.key);
+      const id = `${w.ns ?? ns}:${w.key}`;
+      const e = this.entry(w.ns ?? ns, w.key);
       switch (w.op) {
         case 'set':
           this.data.set(id, { kind: 'string', value: w.value, ...(w.ttlMs !== undefined ? { expiresAt: now + w.ttlMs } : {}) });

@@ -13,12 +13,16 @@
 import { FaasError } from '../core/errors.ts';
 
 /** Values are JSON text; a write's value is what JSON.stringify gave in the guest. */
-export type StateWrite =
+export type StateWrite = (
   | { op: 'set'; key: string; value: string; ttlMs?: number }
   | { op: 'delete'; key: string }
   | { op: 'incr'; key: string; by: number }
   | { op: 'hset'; key: string; field: string; value: string }
-  | { op: 'hdel'; key: string; field: string };
+  | { op: 'hdel'; key: string; field: string }
+) & {
+  /** Another namespace than apply's (a shared store the function was granted), same atomic step. */
+  ns?: string;
+};
 
 export interface StateFence {
   /** Unique per input, e.g. `group/topic/partition/offset`. */

@@ -102,6 +102,16 @@ export interface State {
   hgetall<T = Json>(key: string): Promise<Record<string, T>>;
 }
 
+/** ctx.state: the function's own namespace, and the shared stores its manifest grants. */
+export interface FunctionState extends State {
+  /**
+   * A shared store named in the manifest's `state.shared` (for functions of one bounded context).
+   * Same semantics; its writes commit in the same atomic step as the function's own. Any store not
+   * granted rejects with FAAS_STATE_FORBIDDEN.
+   */
+  shared(store: string): State;
+}
+
 export interface Context {
   /** Id of this invocation; logs and metrics are tagged with it. */
   readonly invocationId: string;
@@ -117,8 +127,8 @@ export interface Context {
   readonly env: Readonly<Record<string, string>>;
   /** Captured logging (the same stream as `console`). */
   readonly log: Logger;
-  /** Keyed state of this function. */
-  readonly state: State;
+  /** Keyed state of this function (and, via shared(), of the shared stores it is granted). */
+  readonly state: FunctionState;
   /**
    * Publish a record to a topic (choreography: functions triggered by that topic run next). It is
    * published only if this invocation succeeds, with headers faas-event-id (stable across

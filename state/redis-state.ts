@@ -80,14 +80,14 @@ export class RedisStateStore implements StateStore {
     const slot = (key: string) => {
       let i = index.get(key);
       if (i === undefined) {
-        keys.push(this.key(ns, key));
+        keys.push(key);
         i = keys.length + 1; // KEYS[1] is the fence
         index.set(key, i);
       }
       return i;
     };
     const ops = writes.map((w) => {
-      const k = slot(w.key);
+      const k = slot(this.key(w.ns ?? ns, w.key));
       switch (w.op) {
         case 'set':
           return { op: w.op, k, v: w.value, ...(w.ttlMs !== undefined ? { ttl: w.ttlMs } : {}) };

@@ -75,8 +75,9 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     return call(invocationId, op, [name, text]);
   }
 
-  function stateApi(invocationId: string) {
-    const c = (op: string, args: unknown[]) => call(invocationId, op, args);
+  /** ctx.state (store null: the function's own) and, through shared(), a granted shared store. */
+  function stateApi(invocationId: string, store: string | null): Record<string, unknown> {
+    const c = (op: string, args: unknown[]) => call(invocationId, op, [store, ...args]);
     const json = (v: unknown) => {
       const text = stringify(v);
       if (text === undefined) throw new TypeError('state values must be JSON values');
@@ -92,6 +93,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
       hset: (key: string, field: string, value: unknown) => c('state.hset', [key, field, json(value)]),
       hdel: (key: string, field: string) => c('state.hdel', [key, field]),
       hgetall: (key: string) => c('state.hgetall', [key]),
+      ...(store === null ? { shared: (name: string) => stateApi(invocationId, StringCtor(name)) } : {}),
     });
   }
 
@@ -208,7 +210,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
       remainingMs: () => Math.max(0, meta.deadline - now()),
       env,
       log,
-      state: stateApi(meta.invocationId),
+      state: stateApi(meta.invocationId, null),
       emit: (topic: string, value: unknown, options?: { key?: string; headers?: Record<string, string> }) => {
         const text = stringify(value);
         if (text === undefined) return Promise.reject(new TypeError('ctx.emit: the value must be a JSON value'));

@@ -88,6 +88,17 @@ describe.each([
     expect(await s.get(sharedNamespace('checkout'), 'secret')).toBeNull();
   });
 
+  it('applies writes to a function\'s namespace and a shared store in one atomic step', async () => {
+    const s = make();
+    const shared = sharedNamespace(`ctx-${randomBytes(3).toString('hex')}`);
+    await s.apply(shared, [{ op: 'set', key: 'label', value: '"text"' }]);
+    // The shared write fails its type check: the function's own write is not applied either.
+    expect(await code(s.apply(A, [{ op: 'incr', key: 'own', by: 1 }, { op: 'incr', key: 'label', by: 1, ns: shared }]))).toBe('FAAS_STATE_INVALID');
+    expect(await s.get(A, 'own')).toBeNull();
+    expect(await s.apply(A, [{ op: 'incr', key: 'own', by: 1 }, { op: 'hset', key: 'orders', field: 'o-1', value: '"new"', ns: shared }])).toBe(true);
+    expect([await s.get(A, 'own'), await s.hget(shared, 'orders', 'o-1'), await s.hget(A, 'orders', 'o-1')]).toEqual(['1', '"new"', null]);
+  });
+
   it('refuses keys and values beyond the limits, and malformed Unicode', async () => {
     const s = make();
     expect(await code(s.apply(A, [{ op: 'set', key: 'k'.repeat(STATE_LIMITS.keyBytes + 1), value: '1' }]))).toBe('FAAS_STATE_INVALID');

@@ -64,14 +64,44 @@ describe.each(['memory', 'redis'] as const)('ctx.state on %s', (backend) => {
     const thief = uniqueName('st-thief');
     await deploy(owner, `export default async (e, ctx) => { if (e.data === 'set') await ctx.state.set('secret', 'mine'); return ctx.state.get('secret'); }`);
     await invoke(owner, 'set');
-    const keys = ['secret', `../${owner}:secret`, `fn:${owner}:secret`, `${owner}:secret`, '*', ':secret', 'secret\\u0000'];
+    const keys = ['secret', `../${owner}:secret`, `fn:${owner}:secret`, `${owner}:secret`, '*', ':secret', 'secret\\u0000', `fn%3A${owner}%3Asecret`, `fn\\uFF1A${owner}\\uFF1Asecret`, `state:fn:${owner}:secret`, '\\u0000', 'secret*', `fn:${owner}:*`];
     await deploy(thief, `export default async (e, ctx) => {
       const seen = [];
-      for (const k of e.data) { seen.push(await ctx.state.get(k)); await ctx.state.set(k, 'stolen'); }
-      return seen;
+      for (const k of e.data) {
+        seen.push(await ctx.state.get(k), await ctx.state.hget(k, 'secret'), Object.keys(await ctx.state.hgetall(k)).length || null);
+        await ctx.state.set(k, 'stolen');
+        await ctx.state.delete(k + 'x');
+      }
+      const shared = [];
+      for (const s of ['${owner}', 'fn:${owner}', '../fn', '*']) { try { await ctx.state.shared(s).get('secret'); shared.push('read'); } catch (err) { shared.push(err.code); } }
+      return { seen, shared };
     }`);
-    expect((await invoke(thief, keys)).body).toEqual(keys.map(() => null));
+    expect((await invoke(thief, keys)).body).toEqual({ seen: keys.flatMap(() => [null, null, null]), shared: ['FAAS_STATE_FORBIDDEN', 'FAAS_STATE_FORBIDDEN', 'FAAS_STATE_FORBIDDEN', 'FAAS_STATE_FORBIDDEN'] });
     expect((await invoke(owner, 'get')).body).toBe('mine');
+  });
+
+  it('a shared store is reachable by the functions its name is granted to, and only by them', async () => {
+    const store = uniqueName('orders-ctx');
+    const [writer, reader, outsider] = [uniqueName('st-w'), uniqueName('st-r'), uniqueName('st-o')];
+    const grant = { state: { shared: [store] } };
+    // The writer's own and shared writes commit together, and only when it succeeds.
+    await deploy(writer, `export default async (e, ctx) => {
+      const orders = ctx.state.shared('${store}');
+      await orders.hset('order:' + e.data.id, 'status', e.data.status);
+      await orders.incr('count');
+      await ctx.state.incr('mine');
+      if (e.data.fail) throw new Error('after the writes');
+      return [await orders.get('count'), await ctx.state.get('mine')];
+    }`, grant);
+    await deploy(reader, `export default async (e, ctx) => {
+      const orders = ctx.state.shared('${store}');
+      return { count: await orders.get('count'), order: await orders.hgetall('order:1'), mine: await ctx.state.get('mine') };
+    }`, grant);
+    await deploy(outsider, `export default async (e, ctx) => { try { return await ctx.state.shared('${store}').get('count'); } catch (err) { return err.code; } }`);
+    expect((await invoke(writer, { id: 1, status: 'paid' })).body).toEqual([1, 1]);
+    expect((await invoke(writer, { id: 1, status: 'lost', fail: true })).status).toBe(502);
+    expect((await invoke(reader)).body).toEqual({ count: 1, order: { status: 'paid' }, mine: null });
+    expect((await invoke(outsider)).body).toBe('FAAS_STATE_FORBIDDEN');
   });
 
   it('a topic stream counted in state is exact, even across a consumer restart mid-stream', async () => {
