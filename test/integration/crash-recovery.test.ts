@@ -4,16 +4,14 @@
  * at least once. The processed set is read from the function's logs in Redis, which both nodes write
  * before they commit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/create-runtime.ts';
 import { testKafkaBrokers, testRedisUrl } from '../support/env.ts';
+import { startNodeProcess } from '../support/node-process.ts';
 import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let victim: ChildProcess | undefined;
 let survivor: (Runtime & { url: string }) | undefined;
 
@@ -21,20 +19,6 @@ afterAll(async () => {
   if (victim?.exitCode === null) victim.kill('SIGKILL');
   await survivor?.stop();
 });
-
-function startNode(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, ['--no-node-snapshot', 'scripts/start.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    proc.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /faas runtime ready at (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve({ proc, url: m[1] });
-    });
-    proc.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-    proc.once('exit', (code) => reject(new Error(`node exited early (${code}):\n${out}`)));
-  });
-}
 
 describe('crash recovery', () => {
   it('kill -9 of the consuming node mid-stream: the other node resumes, every record processed at least once', async () => {
@@ -48,7 +32,7 @@ describe('crash recovery', () => {
       FAAS_LOG_RETENTION: '100000',
       FAAS_DEPLOY_EXAMPLES: '0',
     };
-    const node = await startNode(env);
+    const node = await startNodeProcess(env);
     victim = node.proc;
     const name = uniqueName('crashy');
     const topic = uniqueName('crash-stream');
