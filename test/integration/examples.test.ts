@@ -53,6 +53,22 @@ function signedPush(body: string, delivery: string, secret = SECRET) {
   };
 }
 
+/** POST to a function's invoke route; answers the JSON result (expects 200). */
+async function call<T>(fn: string, payload: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const res = await rt.gateway.inject({ method: 'POST', url: `/v1/functions/${fn}/invoke`, payload: payload as object, headers });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json<T>();
+}
+
+interface Hop {
+  function: string;
+  invocationId: string;
+  parentInvocationId?: string;
+  depth: number;
+  status: string;
+  error?: { code: string; message: string };
+}
+
 describe('examples', () => {
   it('a signed GitHub push is queued on github.pushes; github-push and push-enricher both run it once', async () => {
     const body = JSON.stringify({
@@ -120,5 +136,67 @@ describe('examples', () => {
     expect(stdout).toMatch(new RegExp(`^published to ${topic} partition 0 offset 0`));
     const line = await eventually(async () => (await messages(name))[0], 10_000);
     expect(JSON.parse(line)).toEqual({ data: { order: 42 }, key: 'o-42', h: 'cli' });
+  });
+
+  it('checkout: a saga over ctx.invoke confirms an order, and undoes done steps when charge or ship fails', async () => {
+    const run = randomUUID().slice(0, 8);
+    const [widget, gadget] = [`widget-${run}`, `gadget-${run}`];
+    const stock = () => call<Record<string, number>>('inventory', { action: 'stock', skus: [widget, gadget] });
+    const order = (n: number, patch: Record<string, unknown> = {}) => ({
+      orderId: `ord-${run}-${n}`,
+      items: [{ sku: widget, qty: 2, price: 9.5 }, { sku: gadget, qty: 1, price: 20 }],
+      card: '4242424242424242',
+      address: '1 Main St',
+      ...patch,
+    });
+    interface Result { orderId: string; status: string; failedStep?: string; reason?: string; code?: string; compensated: string[]; chargeId?: string; trackingId?: string; total?: number }
+
+    // 1. A good order: every step done, stock taken. One correlation id covers the whole saga.
+    const corr = `saga-${randomUUID()}`;
+    const before1 = await stock();
+    const ok = await call<Result>('checkout', order(1), { 'x-faas-correlation-id': corr });
+    expect(ok).toMatchObject({ orderId: `ord-${run}-1`, status: 'confirmed', total: 39, compensated: [], chargeId: expect.any(String), trackingId: expect.any(String) });
+    expect(await stock()).toEqual({ [widget]: (before1[widget] ?? 0) - 2, [gadget]: (before1[gadget] ?? 0) - 1 });
+    const hops = (await rt.gateway.inject({ method: 'GET', url: `/v1/correlations/${corr}` })).json<{ correlationId: string; hops: Hop[] }>().hops;
+    const root = hops.find((h) => h.function === 'checkout');
+    expect(root).toMatchObject({ depth: 1, status: 'succeeded' });
+    const steps = hops.filter((h) => h !== root);
+    expect(steps.map((h) => h.function)).toEqual(['order-validate', 'inventory', 'payments', 'shipping']);
+    for (const h of steps) expect(h).toMatchObject({ depth: 2, parentInvocationId: root?.invocationId, status: 'succeeded' });
+
+    // 2. A declined card: charge fails, the reservation is released, stock is back.
+    const before2 = await stock();
+    const declined = await call<Result>('checkout', order(2, { card: '4000000000000002' }));
+    expect(declined).toMatchObject({ status: 'failed', failedStep: 'charge', reason: 'card declined', code: 'FAAS_HANDLER_ERROR', compensated: ['inventory.release'] });
+    expect(await stock()).toEqual(before2);
+    expect(await call('payments', { action: 'get', orderId: `ord-${run}-2` })).toBeNull();
+
+    // 3. An address nobody ships to: ship fails after the charge; refund, then release, in that order.
+    const before3 = await stock();
+    const corr3 = `saga-${randomUUID()}`;
+    const unshippable = await call<Result>('checkout', order(3, { address: 'nowhere' }), { 'x-faas-correlation-id': corr3 });
+    expect(unshippable).toMatchObject({ status: 'failed', failedStep: 'ship', reason: 'cannot ship to nowhere', compensated: ['payments.refund', 'inventory.release'] });
+    expect(await stock()).toEqual(before3);
+    expect(await call('payments', { action: 'get', orderId: `ord-${run}-3` })).toMatchObject({ status: 'refunded', amount: 39 });
+    // The trace shows the failed call and both undos, all called by checkout.
+    const hops3 = (await rt.gateway.inject({ method: 'GET', url: `/v1/correlations/${corr3}` })).json<{ hops: Hop[] }>().hops;
+    const root3 = hops3.find((h) => h.depth === 1);
+    expect(root3).toMatchObject({ function: 'checkout', status: 'succeeded' });
+    expect(hops3.filter((h) => h.depth === 2).map((h) => [h.function, h.status, h.parentInvocationId === root3?.invocationId])).toEqual([
+      ['order-validate', 'succeeded', true],
+      ['inventory', 'succeeded', true],
+      ['payments', 'succeeded', true],
+      ['shipping', 'failed', true],
+      ['payments', 'succeeded', true],
+      ['inventory', 'succeeded', true],
+    ]);
+
+    // The saga is kept in checkout's state, and posting the same order again replays its outcome.
+    const saga = await call<Record<string, unknown>>('checkout', { lookup: `ord-${run}-3` });
+    expect(saga).toMatchObject({ validate: 'done', reserve: 'done', charge: 'done', ship: 'failed', 'payments.refund': 'done', 'inventory.release': 'done', status: 'failed' });
+    expect(await call('checkout', order(3, { address: 'nowhere' }))).toEqual(unshippable);
+    expect(await stock()).toEqual(before3);
+    // An invalid order is rejected at validate, before anything needs undoing.
+    expect(await call('checkout', order(4, { items: [] }))).toMatchObject({ status: 'rejected', failedStep: 'validate', reason: 'invalid order: it has no items', compensated: [] });
   });
 });
