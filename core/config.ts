@@ -36,6 +36,11 @@ export const configSchema = z.object({
   FAAS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Deepest chain of direct calls (ctx.invoke), counting the first function. Default 16. */
   FAAS_MAX_CALL_DEPTH: int(16, 1, 256),
+  /**
+   * Name of this runtime cluster on a shared Kafka: names the queue of async calls
+   * (`faas.<cluster>.invocations`, group `faas.<cluster>.async-invoker`). Unset: `faas.invocations`.
+   */
+  FAAS_CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes, at most 40').optional(),
   /** Prefix of every Redis key this runtime writes. Default `faas:`. */
   FAAS_REDIS_PREFIX: z.string().min(1).default('faas:'),
 });

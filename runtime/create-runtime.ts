@@ -89,7 +89,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   runner.handleCalls(scopes.handle);
   const invoker = new Invoker({ registry, runner, activity, metrics, lifecycle, scopes, eventLog, onError: (msg, err) => logger.warn({ err }, msg) });
   const triggerLog = { info: (o: object, m: string) => logger.info(o, m), warn: (o: object, m: string) => logger.warn(o, m), error: (o: object, m: string) => logger.error(o, m) };
-  const asyncCalls = new AsyncCalls({ eventLog, invoker, activity, clock: systemClock, log: triggerLog });
+  const asyncCalls = new AsyncCalls({ eventLog, invoker, activity, clock: systemClock, log: triggerLog, ...(config.FAAS_CLUSTER !== undefined ? { cluster: config.FAAS_CLUSTER } : {}) });
   new DirectCalls({ invoker, queue: asyncCalls, maxDepth: config.FAAS_MAX_CALL_DEPTH }).attach(scopes);
   const webhooks = new WebhookRoutes();
   const triggers = new TriggerController({

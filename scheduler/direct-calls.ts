@@ -93,6 +93,7 @@ export class DirectCalls {
 
   async invokeAsync(scope: Scope, args: unknown[]): Promise<string> {
     const { name, data } = parseCall(args);
+    scope.calls++;
     const { invocationId } = await this.o.queue.enqueue(name, {
       data,
       correlationId: scope.ctx.correlationId,

@@ -110,17 +110,18 @@ export class Invoker {
     const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
     // Awaited, so the logs of an invocation are stored before a trigger commits its record (after a
     // crash, `faas logs` then shows every committed invocation).
-    await this.record(name, logs, [hop(base, input, outcome.ok ? undefined : outcome.error)]);
+    await this.record(name, logs, traced(scope, input) ? [hop(base, input, outcome.ok ? undefined : outcome.error)] : []);
     return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
   }
 
-  /** Stores logs and hops of finished invocations; a failure to store is not the invocation's failure. */
+  /**
+   * Stores logs and hops of finished invocations; a failure to store is not the invocation's
+   * failure. Logs are awaited (a trigger commits only after its invocation's logs are stored);
+   * hops are not: they are for following a request, and cost no round trip on the hot path.
+   */
   private async record(fn: string, logs: LogEntry[], hops: TraceHop[]): Promise<void> {
-    const onError = (err: unknown) => this.deps.onError?.('storing logs failed', err);
-    await Promise.all([
-      logs.length > 0 ? this.deps.activity.appendLogs(fn, logs).catch(onError) : undefined,
-      this.deps.activity.appendHops(hops).catch(onError),
-    ]);
+    if (hops.length > 0) void this.deps.activity.appendHops(hops).catch((err: unknown) => this.deps.onError?.('storing a trace failed', err));
+    if (logs.length > 0) await this.deps.activity.appendLogs(fn, logs).catch((err: unknown) => this.deps.onError?.('storing logs failed', err));
   }
 
   /**
@@ -144,13 +145,16 @@ export class Invoker {
     try {
       series = await this.deps.runner.invokeSeries(fn, items, deadline);
       if (!series.lost) {
-        // Commit each successful item's state in order; a commit that fails fails its item, and the
-        // items after it are not reported (their writes are dropped; the caller runs them again).
+        // The emits of every successful item go out together (one produce per topic, in item order),
+        // then each item's state is committed in order. A failed publish fails the first item (the
+        // caller runs them all again; re-published records keep their ids); a failed commit fails
+        // its item, and the items after it are not reported (the caller runs them again).
+        const ok = series.outcomes.flatMap((outcome, i) => (outcome.ok ? [i] : []));
+        const outboxes = ok.map((i) => this.outbox(scopes[i] as Scope, name, inputs[i] ?? { data: null }, items[i] as { invocationId: string; correlationId: string }));
+        const failedPublish = await this.publish(outboxes);
         for (const [i, outcome] of series.outcomes.entries()) {
-          const scope = scopes[i];
-          if (!outcome.ok || scope === undefined) continue;
-          const item = items[i] as { invocationId: string; correlationId: string };
-          const failed = await this.settle(scope, name, inputs[i] ?? { data: null }, item.invocationId, item.correlationId);
+          if (!outcome.ok) continue;
+          const failed = failedPublish ?? (await this.commitState(scopes[i] as Scope, inputs[i]?.fence));
           if (failed !== undefined) {
             series.outcomes[i] = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
             series.outcomes.length = i + 1;
@@ -170,7 +174,7 @@ export class Invoker {
       logs.push(...outcome.logs);
       if (!outcome.ok) logs.push(failureLine(invocationId, outcome.error));
       const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
-      hops.push(hop(base, inputs[i] ?? { data: null }, outcome.ok ? undefined : outcome.error));
+      if (traced(scopes[i] as Scope, inputs[i] ?? { data: null })) hops.push(hop(base, inputs[i] ?? { data: null }, outcome.ok ? undefined : outcome.error));
       return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
     });
     await this.record(name, logs, hops);
@@ -185,32 +189,46 @@ export class Invoker {
    * applied, and re-published records carry the same event ids.
    */
   private async settle(scope: Scope, fn: string, input: InvokeInput, invocationId: string, correlationId: string): Promise<ErrorData | undefined> {
-    if (scope.emits.length > 0) {
-      const byTopic = new Map<string, ProducedRecord[]>();
-      for (const [i, r] of scope.emits.entries()) {
-        const list = byTopic.get(r.topic) ?? [];
-        list.push({
-          key: r.key,
-          value: r.value,
-          headers: {
-            ...r.headers,
-            'faas-event-id': `${input.fence ?? invocationId}#${i}`,
-            'faas-correlation-id': correlationId,
-            'faas-causation-id': input.eventId ?? invocationId,
-            'faas-source-function': fn,
-            'faas-source-invocation': invocationId,
-          },
-        });
-        byTopic.set(r.topic, list);
-      }
-      try {
-        for (const [topic, records] of byTopic) await this.deps.eventLog.produce(topic, records);
-      } catch (err) {
-        return { code: 'FAAS_EMIT_UNAVAILABLE', message: `publishing emitted records failed: ${(err as Error).message}` };
-      }
+    return (await this.publish([this.outbox(scope, fn, input, { invocationId, correlationId })])) ?? (await this.commitState(scope, input.fence));
+  }
+
+  /** The scope's emitted records with the runtime's headers, by topic. */
+  private outbox(scope: Scope, fn: string, input: InvokeInput, ids: { invocationId: string; correlationId: string }): Map<string, ProducedRecord[]> {
+    const byTopic = new Map<string, ProducedRecord[]>();
+    for (const [i, r] of scope.emits.entries()) {
+      const list = byTopic.get(r.topic) ?? [];
+      list.push({
+        key: r.key,
+        value: r.value,
+        headers: {
+          ...r.headers,
+          'faas-event-id': `${input.fence ?? ids.invocationId}#${i}`,
+          'faas-correlation-id': ids.correlationId,
+          'faas-causation-id': input.eventId ?? ids.invocationId,
+          'faas-source-function': fn,
+          'faas-source-invocation': ids.invocationId,
+        },
+      });
+      byTopic.set(r.topic, list);
     }
+    return byTopic;
+  }
+
+  /** Publishes outboxes in order, one produce per topic; answers the error if it failed. */
+  private async publish(outboxes: Map<string, ProducedRecord[]>[]): Promise<ErrorData | undefined> {
+    const byTopic = new Map<string, ProducedRecord[]>();
+    for (const box of outboxes) for (const [topic, records] of box) byTopic.set(topic, [...(byTopic.get(topic) ?? []), ...records]);
     try {
-      await this.deps.scopes.commit(scope, input.fence);
+      for (const [topic, records] of byTopic) await this.deps.eventLog.produce(topic, records);
+      return undefined;
+    } catch (err) {
+      return { code: 'FAAS_EMIT_UNAVAILABLE', message: `publishing emitted records failed: ${(err as Error).message}` };
+    }
+  }
+
+  private async commitState(scope: Scope, fence: string | undefined): Promise<ErrorData | undefined> {
+    try {
+      await this.deps.scopes.commit(scope, fence);
       return undefined;
     } catch (err) {
       return toFaasError(err).toData();
@@ -240,6 +258,15 @@ function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: stri
     sharedStores: fn.manifest.state.shared,
     ...(input.fence !== undefined ? { fence: input.fence } : {}),
   };
+}
+
+/**
+ * Whether an invocation belongs in a correlation's trace: it is part of a chain (caused by another
+ * invocation, given a correlation id, or it emitted or called something). A lone invocation is
+ * found by its id in its function's logs; not tracing it keeps one Redis key per request away.
+ */
+function traced(scope: Scope, input: InvokeInput): boolean {
+  return input.parentInvocationId !== undefined || input.correlationId !== undefined || scope.emits.length > 0 || scope.calls > 0;
 }
 
 /** One hop of a correlation's trace: which function ran, caused by what, and how it ended. */

@@ -93,7 +93,11 @@ export interface State {
   get<T = Json>(key: string): Promise<T | null>;
   set(key: string, value: Json, options?: { ttlMs?: number }): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Adds `by` (default 1) to an integer (missing = 0) and answers the new value. */
+  /**
+   * Adds `by` (default 1) to an integer (missing = 0). The increment is applied exactly (atomically,
+   * at commit), but the answer is this invocation's view (the value it read plus its own
+   * increments): concurrent invocations can get the same answer, so it is not a unique id.
+   */
   incr(key: string, by?: number): Promise<number>;
   decr(key: string, by?: number): Promise<number>;
   hget<T = Json>(key: string, field: string): Promise<T | null>;

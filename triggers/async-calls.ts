@@ -1,7 +1,8 @@
 /**
  * Queued invocations: `POST /v1/functions/:name/invoke?mode=async` and `ctx.invokeAsync` write the
  * call to the topic `faas.invocations` before they answer its id, and every node consumes that
- * topic in the group `faas.async-invoker`. So an accepted call survives a crash of the node that
+ * topic in the group `faas.async-invoker` (`faas.<cluster>.…` with FAAS_CLUSTER, so runtime
+ * clusters sharing one Kafka never run each other's calls). So an accepted call survives a crash of the node that
  * accepted it, and a spike is queued, not dropped.
  *
  * - Each call runs with the function's retry policy (retriable errors only) and its outcome is
@@ -19,9 +20,12 @@ import type { ActivityStore, Clock, InvocationRecord } from '../scheduler/ports.
 import type { TriggerLogger } from '../scheduler/trigger-source.ts';
 import { retry } from './retry.ts';
 
-export const ASYNC_CALLS_TOPIC = 'faas.invocations';
-export const ASYNC_CALLS_GROUP = 'faas.async-invoker';
 const PARTITIONS = 6;
+
+/** The queue topic and its consumer group: one pair per runtime cluster sharing a Kafka. */
+export function asyncCallsQueue(cluster?: string): { topic: string; group: string } {
+  return cluster === undefined ? { topic: 'faas.invocations', group: 'faas.async-invoker' } : { topic: `faas.${cluster}.invocations`, group: `faas.${cluster}.async-invoker` };
+}
 
 /** What the queue topic carries: the call, with the input the invoker will get. */
 interface QueuedCall {
@@ -39,6 +43,8 @@ export interface AsyncCallsDeps {
   log: TriggerLogger;
   /** Calls of one batch run at most this many at a time. Default 32. */
   concurrency?: number;
+  /** FAAS_CLUSTER: which queue (see asyncCallsQueue). */
+  cluster?: string;
 }
 
 export class AsyncCalls implements AsyncEnqueuer {
@@ -46,9 +52,12 @@ export class AsyncCalls implements AsyncEnqueuer {
   private subscription: Subscription | undefined;
   private readonly abort = new AbortController();
   private topicReady: Promise<void> | undefined;
+  private readonly topic: string;
+  private readonly group: string;
 
   constructor(deps: AsyncCallsDeps) {
     this.deps = deps;
+    ({ topic: this.topic, group: this.group } = asyncCallsQueue(deps.cluster));
   }
 
   /** Record the call as pending, then write it to the queue; answers once it is durable. */
@@ -60,7 +69,7 @@ export class AsyncCalls implements AsyncEnqueuer {
     try {
       await this.deps.activity.putInvocation(pending);
       await this.ensureTopic();
-      await this.deps.eventLog.produce(ASYNC_CALLS_TOPIC, [{ key: id, value: JSON.stringify(call), headers: { 'faas-function': name } }]);
+      await this.deps.eventLog.produce(this.topic, [{ key: id, value: JSON.stringify(call), headers: { 'faas-function': name } }]);
     } catch (err) {
       const message = `the call could not be queued: ${(err as Error).message}`;
       await this.deps.activity.putInvocation({ ...pending, status: 'failed', error: { code: 'FAAS_INGEST_UNAVAILABLE', message }, finishedAt: new Date().toISOString() }).catch(() => undefined);
@@ -72,13 +81,13 @@ export class AsyncCalls implements AsyncEnqueuer {
   async start(): Promise<void> {
     await this.ensureTopic();
     this.subscription = await this.deps.eventLog.subscribe({
-      groupId: ASYNC_CALLS_GROUP,
-      topic: ASYNC_CALLS_TOPIC,
+      groupId: this.group,
+      topic: this.topic,
       start: 'earliest',
       partitionsConcurrently: PARTITIONS,
       maxBatchRecords: 100,
       onBatch: (batch, control) => this.process(batch, control),
-      onError: (err) => this.deps.log.warn({ topic: ASYNC_CALLS_TOPIC, err }, 'queued calls failed; they will be delivered again'),
+      onError: (err) => this.deps.log.warn({ topic: this.topic, err }, 'queued calls failed; they will be delivered again'),
     });
   }
 
@@ -89,7 +98,7 @@ export class AsyncCalls implements AsyncEnqueuer {
   }
 
   private ensureTopic(): Promise<void> {
-    this.topicReady ??= this.deps.eventLog.ensureTopic(ASYNC_CALLS_TOPIC, PARTITIONS).catch((err: unknown) => {
+    this.topicReady ??= this.deps.eventLog.ensureTopic(this.topic, PARTITIONS).catch((err: unknown) => {
       this.topicReady = undefined;
       throw err;
     });

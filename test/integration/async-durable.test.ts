@@ -29,6 +29,7 @@ describe('queued calls', () => {
       FAAS_SANDBOX_PROCESSES: '1',
       FAAS_LOG_LEVEL: 'silent',
       FAAS_DEPLOY_EXAMPLES: '0',
+      FAAS_CLUSTER: `async-${randomBytes(4).toString('hex')}`,
     };
     const node = await startNodeProcess(env);
     victim = node.proc;

@@ -6,7 +6,9 @@ import { createRuntime, type Runtime } from '../../runtime/create-runtime.ts';
 import type { EventLog, LogRecord } from '../../scheduler/event-log.ts';
 
 export async function startRuntime(env: Record<string, string> = {}): Promise<Runtime & { url: string }> {
-  const config = loadConfig({ FAAS_PORT: '0', FAAS_SANDBOX_PROCESSES: '1', FAAS_LOG_LEVEL: 'silent', FAAS_SHUTDOWN_GRACE_MS: '3000', ...env });
+  // Test files run side by side on one Kafka: each runtime gets its own queue of async calls
+  // unless the test names a cluster (nodes of one test share it).
+  const config = loadConfig({ FAAS_PORT: '0', FAAS_SANDBOX_PROCESSES: '1', FAAS_LOG_LEVEL: 'silent', FAAS_SHUTDOWN_GRACE_MS: '3000', FAAS_CLUSTER: `t-${randomBytes(4).toString('hex')}`, ...env });
   const runtime = createRuntime(config);
   const url = await runtime.start();
   return Object.assign(runtime, { url });
