@@ -189,7 +189,7 @@ export class KafkaEventLog implements EventLog {
 
   async offsets(groupId: string, topic: string): Promise<PartitionLag[]> {
     await this.ready();
-    const [committed, ends] = await Promise.all([this.admin.fetchOffsets({ groupId, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]);
+    const [committed, ends] = await metadataSettling(() => Promise.all([this.admin.fetchOffsets({ groupId, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]));
     const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
     return ends
       .map((e) => {
@@ -239,4 +239,23 @@ function decodeHeaders(headers: Record<string, Buffer | string | (Buffer | strin
     out[k] = (Array.isArray(v) ? v[v.length - 1] : v)?.toString() ?? '';
   }
   return out;
+}
+
+/**
+ * Right after a topic is created (or the broker started), a broker can still answer "not the
+ * leader", "unknown topic" or "leader not available" for a few hundred ms while its metadata
+ * settles, and kafkajs' admin passes that through. Read-only calls are tried again for up to 5 s.
+ */
+async function metadataSettling<T>(read: () => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await read();
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+      if (!settling || Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

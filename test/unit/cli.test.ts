@@ -38,6 +38,7 @@ interface Stub {
   url: string;
   functions: Map<string, StoredFunction>;
   logs: Map<string, LogRow[]>;
+  traces: Map<string, unknown[]>;
   invocations: Map<string, Record<string, unknown>>;
   /** Every request as seen by the stub. */
   requests: { method: string; url: string; authorization: string | undefined; body: unknown }[];
@@ -53,7 +54,7 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
 
 async function startStub(): Promise<Stub> {
   const app = Fastify();
-  const stub: Stub = { app, url: '', functions: new Map(), logs: new Map(), invocations: new Map(), requests: [], token: undefined, nextId: 1 };
+  const stub: Stub = { app, url: '', functions: new Map(), logs: new Map(), traces: new Map(), invocations: new Map(), requests: [], token: undefined, nextId: 1 };
 
   app.addHook('preHandler', async (req, reply) => {
     stub.requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body: req.body });
@@ -132,6 +133,8 @@ async function startStub(): Promise<Stub> {
       return { entries, next };
     },
   );
+
+  app.get<{ Params: { id: string } }>('/v1/correlations/:id', async (req) => ({ correlationId: req.params.id, hops: stub.traces.get(req.params.id) ?? [] }));
 
   stub.url = await app.listen({ host: '127.0.0.1', port: 0 });
   return stub;
@@ -233,6 +236,7 @@ afterAll(async () => {
 beforeEach(() => {
   stub.functions.clear();
   stub.logs.clear();
+  stub.traces.clear();
   stub.invocations.clear();
   stub.requests.length = 0;
   stub.token = undefined;
@@ -447,6 +451,25 @@ describe('gateway address and token', () => {
 
 describe('faas logs', () => {
   const t0 = Date.parse('2025-03-01T10:00:00.000Z');
+
+  it('--correlation prints every hop of one request, indented by call depth, with its cause and logs', async () => {
+    const hop = (o: Record<string, unknown>) => ({ version: 1, start: 'warm', status: 'succeeded', logs: [], correlationId: 'corr-1', ...o });
+    stub.traces.set('corr-1', [
+      hop({ ts: t0 + 5, function: 'checkout', invocationId: 'aaaaaaaa1111', depth: 1, source: '/v1/functions/checkout/invoke', type: 'faas.invoke', durationMs: 9.25, logs: [{ ts: t0 + 1, invocationId: 'aaaaaaaa1111', level: 'info', message: 'start' }] }),
+      hop({ ts: t0 + 3, function: 'payments', invocationId: 'bbbbbbbb2222', parentInvocationId: 'aaaaaaaa1111', depth: 2, source: 'faas://checkout', type: 'faas.call', durationMs: 2, status: 'failed', error: { code: 'FAAS_HANDLER_ERROR', message: 'card declined' } }),
+    ]);
+    const res = await run(['logs', '--correlation', 'corr-1']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(
+      '2025-03-01T10:00:00.005Z checkout@1 aaaaaaaa [faas.invoke /v1/functions/checkout/invoke] 9.3 ms ok\n' +
+      '    2025-03-01T10:00:00.001Z aaaaaaaa INFO  start\n' +
+      '2025-03-01T10:00:00.003Z   payments@1 bbbbbbbb [faas.call faas://checkout ← checkout aaaaaaaa] 2.0 ms FAILED FAAS_HANDLER_ERROR: card declined\n',
+    );
+    const none = await run(['logs', '--correlation', 'nothing-here']);
+    expect(none.stdout).toBe('no invocations recorded for correlation nothing-here\n');
+    const neither = await run(['logs']);
+    expect(neither.code).toBe(2);
+  });
 
   it('prints one line per entry: ISO time, short invocation id, level, message', async () => {
     seedFunction('greeter');
