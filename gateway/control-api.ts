@@ -113,8 +113,11 @@ export async function controlApi(app: FastifyInstance, deps: ControlApiDeps): Pr
     { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 200 } } } } },
     async (req) => {
       const hops = await deps.activity.readTrace(req.params.id);
-      const withLogs = await Promise.all(hops.map(async (h) => ({ ...h, logs: await deps.activity.readLogs(h.function, { invocationId: h.invocationId, limit: 1000 }) })));
-      return { correlationId: req.params.id, hops: withLogs };
+      // Each function's log is read once, however many hops it has in the trace.
+      const fns = [...new Set(hops.map((h) => h.function))];
+      const entries = (await Promise.all(fns.map((fn) => deps.activity.readLogs(fn, { limit: 10_000 })))).flat();
+      const byInvocation = Map.groupBy(entries, (e) => e.invocationId);
+      return { correlationId: req.params.id, hops: hops.map((h) => ({ ...h, logs: byInvocation.get(h.invocationId) ?? [] })) };
     },
   );
 
