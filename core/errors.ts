@@ -29,6 +29,7 @@ export const ERROR_CATALOG = {
   FAAS_BUNDLE_UNRESOLVED_IMPORT: { retriable: false, userFault: true, summary: 'The function imports a package that is not in the uploaded files.' },
   FAAS_BUNDLE_TOO_LARGE: { retriable: false, userFault: true, summary: 'The bundled function exceeds the size limit.' },
   FAAS_FUNCTION_NOT_FOUND: { retriable: false, userFault: true, summary: 'No function of that name is deployed.' },
+  FAAS_NOT_SCALED: { retriable: false, userFault: true, summary: 'The function has no lag trigger running on this node, so it has no scaling view.' },
   FAAS_INVOCATION_NOT_FOUND: { retriable: false, userFault: true, summary: 'No invocation of that id is known (or it expired).' },
   FAAS_HANDLER_ERROR: { retriable: true, userFault: true, summary: 'The handler threw or rejected.' },
   FAAS_INIT_FAILED: { retriable: false, userFault: true, summary: 'The bundle\'s top level threw, or it has no default-exported function.' },

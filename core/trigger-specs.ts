@@ -63,8 +63,23 @@ export const webhookTriggerSchema = z.strictObject({
   ingestTopic: topicName.optional().describe('async: the topic requests are queued on; default faas.<function>.ingest.'),
 });
 
-/** Consumer-lag trigger (issue 5): the shape is reserved; its options are defined with its plugin. */
-export const lagTriggerSchema = z.looseObject({ type: z.literal('lag'), description, topic: topicName });
+/**
+ * Consumer-lag trigger: a topic consumer that runs only while its group has lag, scaled by it. While
+ * the lag is at most `activationLag` and `cooldownMs` has passed, no consumer runs (scale to zero);
+ * above it, consumers start, and the partitions processed in parallel on this node follow the lag.
+ */
+export const lagTriggerSchema = topicTriggerSchema.extend({
+  type: z.literal('lag'),
+  activationLag: z.int().min(0).default(0).describe('Lag (records) above which a function at zero wakes; 0 = the first record.'),
+  lagPerInstance: z.int().min(1).max(100_000_000).optional().describe('Target lag per instance: instances = ceil(lag / lagPerInstance). Default 100 unless targetDrainSeconds is given.'),
+  targetDrainSeconds: z.number().min(0.1).max(86_400).optional().describe('Target time to drain the lag: instances = ceil(lag / (observed records/s per instance × this)).'),
+  minInstances: z.int().min(0).max(1024).default(0).describe('Instances kept running even without lag; 0 allows scale to zero.'),
+  maxInstances: z.int().min(1).max(1024).optional().describe("Most instances on one node; default the function's scaling.maxInstances. Never more than the partitions this node owns."),
+  pollMs: z.int().min(50).max(60_000).default(250).describe('How often the lag is read, in ms.'),
+  scaleDownStabilizationMs: z.int().min(0).max(3_600_000).default(10_000).describe('Scale down only to the highest target seen in this window (no flapping).'),
+  cooldownMs: z.int().min(0).max(86_400_000).default(30_000).describe('Time without lag before scaling to zero.'),
+  stuckAfterMs: z.int().min(1000).max(86_400_000).default(30_000).describe('A partition with lag whose committed offset has not moved for this long is reported stuck and no longer drives scale-out.'),
+});
 
 export const triggerSchema = z.discriminatedUnion('type', [topicTriggerSchema, cronTriggerSchema, webhookTriggerSchema, lagTriggerSchema]);
 

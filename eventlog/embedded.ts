@@ -10,7 +10,7 @@
  * batches returned). Nothing is persisted: the embedded log is for one process only.
  */
 import { EventEmitter } from 'node:events';
-import type { BatchControl, EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
+import type { BatchControl, EventLog, LogRecord, PartitionLag, ProducedRecord, StartFrom, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
 import { partitionForKey } from './partitioner.ts';
 
 interface Topic {
@@ -119,6 +119,7 @@ export class EmbeddedEventLog implements EventLog {
     member.done = this.run(group, member, setWake);
     return {
       groupId: options.groupId,
+      assignment: () => (member.running ? [...member.assigned].sort((a, b) => a - b) : undefined),
       stop: async () => {
         if (!member.running) return member.done;
         member.running = false;
@@ -138,6 +139,19 @@ export class EmbeddedEventLog implements EventLog {
       const c = committed?.get(`${topicName}:${partition}`);
       return { partition, committed: c === undefined ? null : String(c), start: '0', end: String(log.length) };
     });
+  }
+
+  async pinStart(groupId: string, topicName: string, start: StartFrom): Promise<number[]> {
+    const group = this.group(groupId);
+    if (group.members.some((m) => m.running)) return [];
+    const pinned: number[] = [];
+    this.topic(topicName).partitions.forEach((log, partition) => {
+      const key = `${topicName}:${partition}`;
+      if (group.committed.has(key)) return;
+      group.committed.set(key, startPosition(log, start));
+      pinned.push(partition);
+    });
+    return pinned;
   }
 
   async close(): Promise<void> {
@@ -191,15 +205,7 @@ export class EmbeddedEventLog implements EventLog {
     if (committed !== undefined) return committed;
     const known = member.resolved.get(partition);
     if (known !== undefined) return known;
-    const log = this.topic(member.topic).partitions[partition] as LogRecord[];
-    const start = member.options.start;
-    let pos: bigint;
-    if (start === 'earliest') pos = 0n;
-    else if (start === 'latest') pos = BigInt(log.length);
-    else {
-      const i = log.findIndex((r) => Number(r.timestamp) >= start.timestamp);
-      pos = BigInt(i < 0 ? log.length : i);
-    }
+    const pos = startPosition(this.topic(member.topic).partitions[partition] as LogRecord[], member.options.start);
     member.resolved.set(partition, pos);
     return pos;
   }
@@ -271,4 +277,12 @@ export class EmbeddedEventLog implements EventLog {
       return 'failed';
     }
   }
+}
+
+/** Where a group without a commit starts reading one partition. */
+function startPosition(log: readonly LogRecord[], start: StartFrom): bigint {
+  if (start === 'earliest') return 0n;
+  if (start === 'latest') return BigInt(log.length);
+  const i = log.findIndex((r) => Number(r.timestamp) >= start.timestamp);
+  return BigInt(i < 0 ? log.length : i);
 }

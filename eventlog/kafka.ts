@@ -10,7 +10,7 @@
  * consumer's is not (kafkajs leaves the group only after the running batch returned).
  */
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
-import type { EventLog, LogRecord, PartitionLag, ProducedRecord, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
+import type { EventLog, LogRecord, PartitionLag, ProducedRecord, StartFrom, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
 import { partitionForKey } from './partitioner.ts';
 
 export interface KafkaEventLogOptions {
@@ -125,10 +125,31 @@ export class KafkaEventLog implements EventLog {
       retry: { initialRetryTime: 100, retries: 8 },
     });
     this.consumers.add(consumer);
-    if (typeof options.start === 'object') await this.seekNewGroupToTimestamp(options.groupId, options.topic, options.start.timestamp);
+    if (typeof options.start === 'object') await this.pinStart(options.groupId, options.topic, options.start);
+    let assignment: number[] | undefined;
+    /** Highest offset this member committed per partition (a control-record commit never goes back). */
+    const highest = new Map<number, bigint>();
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      assignment = [...(e.payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
+    });
+    consumer.on(consumer.events.CRASH, (e) => options.onError?.(e.payload.error));
+    // A fetch that held only transaction markers (or aborted records) never reaches eachBatch:
+    // kafkajs resolves past it but, with autoCommit off, commits nothing, so the group's committed
+    // offset stays on the marker and the partition shows a lag of 1 for ever (a lag trigger would
+    // never scale to zero). Commit past it here; markers fetched with records are committed past in
+    // eachBatch. Pinned in test/integration/lag-trigger.test.ts.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, batchSize, lastOffset } = e.payload;
+      if (batchSize !== 0 || topic !== options.topic) return;
+      const next = BigInt(lastOffset) + 1n;
+      if (next <= (highest.get(partition) ?? -1n)) return;
+      highest.set(partition, next);
+      consumer.commitOffsets([{ topic, partition, offset: String(next) }]).catch((err: unknown) => {
+        if (!isRevocation(err)) options.onError?.(err);
+      });
+    });
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: options.start === 'earliest' });
-    consumer.on(consumer.events.CRASH, (e) => options.onError?.(e.payload.error));
     const maxRecords = options.maxBatchRecords ?? 500;
     await consumer.run({
       autoCommit: false,
@@ -149,6 +170,7 @@ export class KafkaEventLog implements EventLog {
           try {
             await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
             if (BigInt(nextOffset) > committed) committed = BigInt(nextOffset);
+            if (BigInt(nextOffset) > (highest.get(batch.partition) ?? -1n)) highest.set(batch.partition, BigInt(nextOffset));
           } catch (err) {
             if (isRevocation(err)) return;
             throw err;
@@ -176,11 +198,19 @@ export class KafkaEventLog implements EventLog {
           const last = records[records.length - 1] as LogRecord;
           if (committed <= BigInt(last.offset)) break;
         }
+        // A batch can end with records the handler never sees (a transaction's commit marker,
+        // aborted records). Once every record it delivered is committed, commit past those too,
+        // or the group would sit one offset short of the end for ever (a lag that never reaches 0).
+        const lastData = BigInt((batch.messages[batch.messages.length - 1] as { offset: string }).offset);
+        const lastRaw = BigInt(batch.lastOffset());
+        if (lastRaw > lastData && committed === lastData + 1n && isActive()) await commit(String(lastRaw + 1n));
       },
     });
     return {
       groupId: options.groupId,
+      assignment: () => assignment,
       stop: async () => {
+        assignment = undefined;
         this.consumers.delete(consumer);
         await consumer.disconnect(); // waits for the running batch, then leaves the group
       },
@@ -205,13 +235,24 @@ export class KafkaEventLog implements EventLog {
     await Promise.all([this.producer.disconnect().catch(() => undefined), this.admin.disconnect().catch(() => undefined)]);
   }
 
-  /** A new group starting at a time: set its offsets before it joins (allowed while it has no members). */
-  private async seekNewGroupToTimestamp(groupId: string, topic: string, timestamp: number): Promise<void> {
-    const current = await this.admin.fetchOffsets({ groupId, topics: [topic] });
-    const fresh = (current[0]?.partitions ?? []).every((p) => p.offset === '-1');
-    if (!fresh) return;
-    const partitions = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
-    await this.admin.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: p.offset })) });
+  async pinStart(groupId: string, topic: string, start: StartFrom): Promise<number[]> {
+    await this.ready();
+    const current = await metadataSettling(() => this.admin.fetchOffsets({ groupId, topics: [topic] }));
+    const fresh = new Set((current[0]?.partitions ?? []).filter((p) => p.offset === '-1').map((p) => p.partition));
+    if (fresh.size === 0) return [];
+    const positions =
+      typeof start === 'object'
+        ? await this.admin.fetchTopicOffsetsByTimestamp(topic, start.timestamp)
+        : (await this.admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: start === 'earliest' ? p.low : p.high }));
+    const partitions = positions.filter((p) => fresh.has(p.partition)).map((p) => ({ partition: p.partition, offset: p.offset }));
+    try {
+      // kafkajs refuses (and writes nothing) while the group has members: they hold positions.
+      await this.admin.setOffsets({ groupId, topic, partitions });
+    } catch (err) {
+      if (/no running instances/i.test((err as Error).message)) return [];
+      throw err;
+    }
+    return partitions.map((p) => p.partition).sort((a, b) => a - b);
   }
 
   /** Partition count of a topic (created on first use), cached for a few seconds. */

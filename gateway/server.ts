@@ -15,6 +15,7 @@ import type { Lifecycle } from '../scheduler/lifecycle.ts';
 import type { Metrics } from '../scheduler/metrics.ts';
 import type { ActivityStore, FunctionRegistry, SandboxRunner } from '../scheduler/ports.ts';
 import type { EventLog } from '../scheduler/event-log.ts';
+import type { ScaleRegistry } from '../scheduler/scale-registry.ts';
 import type { TriggerController } from '../scheduler/trigger-controller.ts';
 import type { WebhookRoutes } from '../scheduler/webhook-routes.ts';
 import { bearerAuth } from './auth.ts';
@@ -22,6 +23,7 @@ import { controlApi } from './control-api.ts';
 import { healthRoutes } from './health.ts';
 import { errorHandler, sendError } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
+import { scaleRoutes } from './scale-routes.ts';
 import { topicRoutes } from './topic-routes.ts';
 import { webhookScope } from './webhook-scope.ts';
 
@@ -38,6 +40,8 @@ export interface GatewayDeps {
   webhooks: WebhookRoutes;
   eventLog: EventLog;
   triggers: TriggerController;
+  /** Scaling views of lag-triggered functions (GET /v1/scale). */
+  scales: ScaleRegistry;
   apiToken: string | undefined;
   maxBodyBytes: number;
   maxBundleBytes: number;
@@ -71,6 +75,7 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
     await controlApi(scope, deps);
     await invokeRoutes(scope, { invoker: deps.invoker, asyncCalls: deps.asyncCalls, maxBodyBytes: deps.maxBodyBytes });
     await topicRoutes(scope, deps);
+    await scaleRoutes(scope, deps);
   });
   return app;
 }

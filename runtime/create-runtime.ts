@@ -15,6 +15,7 @@ import { Deployer } from '../scheduler/deployer.ts';
 import { Invoker } from '../scheduler/invoker.ts';
 import { Lifecycle } from '../scheduler/lifecycle.ts';
 import { Metrics } from '../scheduler/metrics.ts';
+import { ScaleRegistry } from '../scheduler/scale-registry.ts';
 import type { ActivityStore, FunctionRegistry } from '../scheduler/ports.ts';
 import { MemoryRegistry } from '../scheduler/registry-memory.ts';
 import { EmbeddedEventLog } from '../eventlog/embedded.ts';
@@ -81,7 +82,8 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
     stateStore = new MemoryStateStore();
   }
   const runner = new IsolateRunner({ processes: config.FAAS_SANDBOX_PROCESSES });
-  const metrics = new Metrics(runner);
+  const scales = new ScaleRegistry();
+  const metrics = new Metrics(runner, scales);
   const eventLog: EventLog = config.KAFKA_BROKERS !== undefined
     ? new KafkaEventLog({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), onLog: (level, msg) => logger[level]({ component: 'kafkajs' }, msg) })
     : new EmbeddedEventLog();
@@ -101,6 +103,8 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
       fences,
       clock: systemClock,
       webhooks,
+      sandbox: runner,
+      scales,
       secret: overrides.secret ?? ((name) => process.env[name]),
       log: triggerLog,
       metrics,
@@ -108,7 +112,7 @@ export function createRuntime(config: RuntimeConfig, overrides: RuntimeOverrides
   });
   const deployer = new Deployer({ registry, bundle: bundleFunction, maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES, validateTriggers: (fn, m) => triggers.validate(fn, m) });
   const gateway: FastifyInstance = createGateway({
-    registry, runner, activity, invoker, asyncCalls, deployer, metrics, lifecycle, webhooks, eventLog, triggers,
+    registry, runner, activity, invoker, asyncCalls, deployer, metrics, lifecycle, webhooks, eventLog, triggers, scales,
     apiToken: config.FAAS_API_TOKEN,
     maxBodyBytes: config.FAAS_MAX_BODY_BYTES,
     maxBundleBytes: config.FAAS_MAX_BUNDLE_BYTES,

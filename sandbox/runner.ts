@@ -40,6 +40,8 @@ interface Waiter {
 
 interface Pool {
   current: FunctionVersion | undefined;
+  /** Instances a scaling trigger asked to keep (reserve()); counted with minWarm. */
+  reserved: number;
   instances: Set<Instance>;
   idle: Instance[];
   waiters: Waiter[];
@@ -175,6 +177,24 @@ export class IsolateRunner implements SandboxRunner {
     if (pool.instances.size === 0) this.pools.delete(name);
   }
 
+  reserve(name: string, instances: number): void {
+    const pool = this.pools.get(name) ?? (instances > 0 ? this.pool(name) : undefined);
+    if (pool === undefined) return;
+    pool.reserved = Math.max(0, instances);
+    const floor = this.floor(pool);
+    for (const inst of [...pool.idle]) {
+      if (pool.instances.size <= floor) break;
+      this.destroy(pool, inst);
+    }
+    this.topUp(pool);
+  }
+
+  /** Instances kept when idle: minWarm, or what a scaling trigger reserved, within maxInstances. */
+  private floor(pool: Pool): number {
+    const scaling = pool.current?.manifest.scaling;
+    return scaling === undefined ? 0 : Math.min(Math.max(scaling.minWarm, pool.reserved), scaling.maxInstances);
+  }
+
   stats(): SandboxStats {
     const instances: SandboxStats['instances'] = {};
     for (const [name, pool] of this.pools) {
@@ -209,7 +229,7 @@ export class IsolateRunner implements SandboxRunner {
   private pool(name: string): Pool {
     let pool = this.pools.get(name);
     if (pool === undefined) {
-      pool = { current: undefined, instances: new Set(), idle: [], waiters: [] };
+      pool = { current: undefined, reserved: 0, instances: new Set(), idle: [], waiters: [] };
       this.pools.set(name, pool);
     }
     return pool;
@@ -359,7 +379,7 @@ export class IsolateRunner implements SandboxRunner {
     const fn = pool.current;
     if (fn === undefined || this.closing) return;
     const current = [...pool.instances].filter((i) => i.fn.version === fn.version).length;
-    const missing = Math.min(fn.manifest.scaling.minWarm, fn.manifest.scaling.maxInstances) - current;
+    const missing = this.floor(pool) - current;
     for (let i = 0; i < missing; i++) {
       try {
         pool.idle.unshift(this.create(pool, fn)); // least recently used end: taken last
@@ -377,10 +397,11 @@ export class IsolateRunner implements SandboxRunner {
         if (fn === undefined || inst.fn.version !== fn.version) this.destroy(pool, inst);
       }
       if (fn === undefined) continue;
-      const { idleMs, minWarm } = fn.manifest.scaling;
+      const { idleMs } = fn.manifest.scaling;
+      const floor = this.floor(pool);
       // Oldest idle first (the front of the idle stack).
       for (const inst of [...pool.idle]) {
-        if (pool.instances.size <= minWarm) break;
+        if (pool.instances.size <= floor) break;
         if (now - inst.lastUsed > idleMs) this.destroy(pool, inst);
       }
       this.topUp(pool);

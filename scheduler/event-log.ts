@@ -64,6 +64,11 @@ export interface SubscribeOptions {
 
 export interface Subscription {
   readonly groupId: string;
+  /**
+   * The partitions this member owns since the group's last rebalance; undefined until it joined.
+   * A lag trigger scales on these only: each node scales the partitions it owns.
+   */
+  assignment(): readonly number[] | undefined;
   /** Leave the group cleanly: in-flight batches see isActive() false; resolves when they returned. */
   stop(): Promise<void>;
 }
@@ -86,6 +91,13 @@ export interface EventLog {
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Per partition: the group's committed offset and the log's start and end. Read-only. */
   offsets(groupId: string, topic: string): Promise<PartitionLag[]>;
+  /**
+   * Give a group that has no committed offset on a partition of `topic` its start position there as
+   * a committed offset, so a consumer that joins later (a lag trigger waking from zero) starts where
+   * the group was created, not where it joined. Partitions the group committed are left alone, and
+   * a group that has members is left alone entirely (they hold positions). Answers the partitions set.
+   */
+  pinStart(groupId: string, topic: string, start: StartFrom): Promise<number[]>;
   ready(): Promise<void>;
   close(): Promise<void>;
 }

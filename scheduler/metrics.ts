@@ -4,6 +4,7 @@
  */
 import client from 'prom-client';
 import type { SandboxRunner, StartKind } from './ports.ts';
+import type { ScaleRegistry } from './scale-registry.ts';
 import type { TriggerMetrics } from './trigger-source.ts';
 
 export class Metrics implements TriggerMetrics {
@@ -13,8 +14,9 @@ export class Metrics implements TriggerMetrics {
   private readonly coldStarts: client.Counter<'function'>;
   private readonly duration: client.Histogram<'function' | 'start'>;
   private readonly triggerEvents: client.Counter<'function' | 'trigger' | 'outcome'>;
+  private readonly scaleDecisions: client.Counter<'function' | 'direction'>;
 
-  constructor(runner: SandboxRunner & { processRestarts?: number }) {
+  constructor(runner: SandboxRunner & { processRestarts?: number }, scales?: ScaleRegistry) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'faas_node_' });
     this.invocations = new client.Counter({ name: 'faas_invocations_total', help: 'Invocations finished, by outcome and start kind.', labelNames: ['function', 'outcome', 'start'], registers });
@@ -33,6 +35,13 @@ export class Metrics implements TriggerMetrics {
       labelNames: ['function', 'trigger', 'outcome'],
       registers,
     });
+    this.scaleDecisions = new client.Counter({
+      name: 'faas_scale_decisions_total',
+      help: 'Instance-count changes of lag-scaled functions: wake (0 → n), up, down, zero (n → 0).',
+      labelNames: ['function', 'direction'],
+      registers,
+    });
+    if (scales !== undefined) registerScaleGauges(scales, registers);
     new client.Gauge({
       name: 'faas_warm_instances',
       help: 'Live sandbox instances per function (idle + busy).',
@@ -68,10 +77,72 @@ export class Metrics implements TriggerMetrics {
     this.triggerEvents.inc({ function: fn, trigger, outcome }, count);
   }
 
+  scaleDecision(fn: string, direction: 'wake' | 'up' | 'down' | 'zero'): void {
+    this.scaleDecisions.inc({ function: fn, direction });
+  }
+
   recordInvocation(fn: string, start: StartKind, durationMs: number, errorCode?: string): void {
     this.invocations.inc({ function: fn, outcome: errorCode === undefined ? 'success' : 'error', start });
     if (errorCode !== undefined) this.errors.inc({ function: fn, code: errorCode });
     if (start === 'cold') this.coldStarts.inc({ function: fn });
     this.duration.observe({ function: fn, start }, durationMs / 1000);
   }
+}
+
+/** Gauges read from the lag triggers' views at scrape time. */
+function registerScaleGauges(scales: ScaleRegistry, registers: client.Registry[]): void {
+  new client.Gauge({
+    name: 'faas_lag_records',
+    help: 'Consumer-group lag of lag-scaled functions, per partition (owned: this node consumes it).',
+    labelNames: ['function', 'topic', 'partition', 'owned'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of scales.all()) {
+        for (const p of s.lag.partitions) this.set({ function: s.function, topic: s.topic, partition: String(p.partition), owned: String(p.owned) }, p.lag);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'faas_lag_stuck_partitions',
+    help: 'Partitions whose lag has not moved for stuckAfterMs while consumed.',
+    labelNames: ['function'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of scales.all()) this.set({ function: s.function }, s.lag.partitions.filter((p) => p.stuck).length);
+    },
+  });
+  new client.Gauge({
+    name: 'faas_scale_instances',
+    help: 'Instances of lag-scaled functions on this node: current, active (processing), min, max.',
+    labelNames: ['function', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of scales.all()) {
+        for (const kind of ['current', 'active', 'min', 'max'] as const) this.set({ function: s.function, kind }, s.instances[kind]);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'faas_lag_drain_seconds',
+    help: 'Estimated seconds to drain the lag at current rates (-1: not shrinking).',
+    labelNames: ['function'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of scales.all()) this.set({ function: s.function }, s.rates.drainSeconds ?? -1);
+    },
+  });
+  new client.Gauge({
+    name: 'faas_lag_watcher_up',
+    help: '1 while the lag can be read; 0 while the broker does not answer or the topic is missing (the last decision holds).',
+    labelNames: ['function'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of scales.all()) this.set({ function: s.function }, s.healthy ? 1 : 0);
+    },
+  });
 }

@@ -125,6 +125,12 @@ export interface SandboxRunner {
   activate(fn: FunctionVersion): Promise<void>;
   /** A function was deleted: release all its instances once idle. */
   remove(name: string): void;
+  /**
+   * A scaling trigger's instance count: keep at least `instances` of `name`'s current version
+   * loaded (up to scaling.maxInstances), besides minWarm; lowering it releases the idle ones above
+   * the new floor at once (0: a function scaled to zero keeps only its minWarm instances).
+   */
+  reserve(name: string, instances: number): void;
   stats(): SandboxStats;
   ready(): Promise<void>;
   /** Stop taking work, wait for in-flight invocations up to graceMs, then stop processes. */

@@ -54,7 +54,7 @@ export class TriggerController {
         const available = Object.entries(this.plugins).filter(([, p]) => p !== null).map(([t]) => t);
         throw new FaasError('FAAS_TRIGGER_UNSUPPORTED', `triggers[${i}]: trigger type "${spec.type}" is not available on this runtime yet (available: ${available.join(', ')})`);
       }
-      plugin.validate(spec, `triggers[${i}]`, { fn, deps: this.deps });
+      plugin.validate(spec, `triggers[${i}]`, { fn, manifest, deps: this.deps });
       // Kafka spreads a group's partitions over all its members, whatever topic each subscribed to:
       // two triggers in one group would each receive records meant for the other.
       for (const group of plugin.consumerGroups?.({ fn, manifest, index: i, spec }) ?? []) {

@@ -7,7 +7,8 @@ import type { Manifest } from '../core/manifest.ts';
 import type { TriggerOf, TriggerType } from '../core/trigger-specs.ts';
 import type { EventLog } from './event-log.ts';
 import type { Invoker } from './invoker.ts';
-import type { Clock, FenceStore } from './ports.ts';
+import type { Clock, FenceStore, SandboxRunner } from './ports.ts';
+import type { ScaleRegistry } from './scale-registry.ts';
 import type { WebhookRoutes } from './webhook-routes.ts';
 
 export interface TriggerLogger {
@@ -20,6 +21,8 @@ export interface TriggerLogger {
 export interface TriggerMetrics {
   /** kind: e.g. 'record', 'batch', 'tick', 'request'; outcome: 'success' | 'retry' | 'dead-letter' | 'missed' | 'skipped' | 'rejected'. */
   triggerEvent(fn: string, type: TriggerType, outcome: string, count?: number): void;
+  /** A lag trigger changed its instance count: wake (0 → n), up, down or zero (n → 0). */
+  scaleDecision(fn: string, direction: 'wake' | 'up' | 'down' | 'zero'): void;
 }
 
 export interface TriggerDeps {
@@ -28,6 +31,10 @@ export interface TriggerDeps {
   fences: FenceStore;
   clock: Clock;
   webhooks: WebhookRoutes;
+  /** Sandbox capacity that follows a lag trigger's instance count. */
+  sandbox: Pick<SandboxRunner, 'reserve'>;
+  /** Where lag triggers publish their scaling view (GET /v1/scale, /metrics, faas status). */
+  scales: ScaleRegistry;
   /** Secrets by environment variable name (webhook signatures); read at trigger start. */
   secret(name: string): string | undefined;
   log: TriggerLogger;
@@ -58,7 +65,7 @@ export interface TriggerPlugin<T extends TriggerType> {
    * Checks beyond the manifest schema, at deploy; throws FAAS_MANIFEST_INVALID naming `where`
    * (e.g. triggers[0].schedule). `env` allows checks against what runs (a webhook path taken).
    */
-  validate(spec: TriggerOf<T>, where: string, env?: { fn: string; deps: TriggerDeps }): void;
+  validate(spec: TriggerOf<T>, where: string, env?: { fn: string; manifest: Readonly<Manifest>; deps: TriggerDeps }): void;
   start(ctx: TriggerContext<TriggerOf<T>>): Promise<RunningTrigger>;
   /** The consumer groups a trigger joins (the controller refuses two triggers sharing one). */
   consumerGroups?(ctx: Omit<TriggerContext<TriggerOf<T>>, 'deps'>): string[];

@@ -4,6 +4,7 @@
  */
 import type { TriggerPlugins } from '../scheduler/trigger-source.ts';
 import { cronTrigger } from './cron.ts';
+import { lagTrigger } from './lag.ts';
 import { topicTrigger } from './topic.ts';
 import { webhookTrigger } from './webhook.ts';
 
@@ -11,5 +12,5 @@ export const TRIGGER_PLUGINS: TriggerPlugins = {
   topic: topicTrigger,
   cron: cronTrigger,
   webhook: webhookTrigger,
-  lag: null, // consumer-lag triggers: issue 5
+  lag: lagTrigger,
 };

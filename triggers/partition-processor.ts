@@ -32,7 +32,7 @@ export interface ProcessorOptions {
   /** The event for a decoded record; default recordEvent (webhook ingest rebuilds the request). */
   toEvent?: (record: LogRecord, value: unknown) => InvokeInput;
   /** Metrics label. Default 'topic'. */
-  triggerType?: 'topic' | 'webhook';
+  triggerType?: 'topic' | 'webhook' | 'lag';
   /** Consumer group: with topic/partition/offset, the fence that makes a record's state writes apply once. */
   group?: string;
 }
@@ -311,7 +311,7 @@ export class PartitionProcessor {
     if (!control.isActive() || this.o.signal.aborted) throw new Stopped();
   }
 
-  private type(): 'topic' | 'webhook' {
+  private type(): 'topic' | 'webhook' | 'lag' {
     return this.o.triggerType ?? 'topic';
   }
 }

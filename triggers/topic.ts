@@ -10,6 +10,7 @@ import type { TopicTrigger } from '../core/trigger-specs.ts';
 import type { LogRecord, StartFrom } from '../scheduler/event-log.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { RunningTrigger, TriggerDeps, TriggerPlugin } from '../scheduler/trigger-source.ts';
+import type { ConcurrencyGate } from './concurrency-gate.ts';
 import { PartitionProcessor } from './partition-processor.ts';
 
 /**
@@ -19,7 +20,7 @@ import { PartitionProcessor } from './partition-processor.ts';
  */
 export function groupOf(fn: string, spec: Pick<TopicTrigger, 'group'>, index = 0, manifest?: Readonly<Manifest>): string {
   if (spec.group !== undefined) return spec.group;
-  const first = manifest?.triggers.findIndex((t) => t.type === 'topic') ?? index;
+  const first = manifest?.triggers.findIndex((t) => t.type === 'topic' || t.type === 'lag') ?? index;
   return index === first ? `faas.${fn}` : `faas.${fn}.${index}`;
 }
 
@@ -42,11 +43,18 @@ export interface ConsumerOptions {
   spec: Pick<TopicTrigger, 'mode' | 'batchSize' | 'batchWaitMs' | 'encoding' | 'keyConcurrency'>;
   deps: TriggerDeps;
   toEvent?: (record: LogRecord, value: unknown) => InvokeInput;
-  triggerType?: 'topic' | 'webhook';
+  triggerType?: 'topic' | 'webhook' | 'lag';
+  /** Partition batches processed at once on this node (a lag trigger's instances); default scaling.maxInstances. */
+  gate?: ConcurrencyGate;
+}
+
+export interface RunningConsumer extends RunningTrigger {
+  /** The partitions this node's member owns; undefined until it joined the group. */
+  assignment(): readonly number[] | undefined;
 }
 
 /** A running consumer of one topic for one function (used by the topic and webhook-ingest triggers). */
-export async function startConsumer(o: ConsumerOptions): Promise<RunningTrigger> {
+export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer> {
   const abort = new AbortController();
   const processor = new PartitionProcessor({
     fn: o.fn,
@@ -65,14 +73,22 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningTrigger>
     topic: o.topic,
     start: o.start,
     // Partitions of one topic run side by side, bounded by the function's instances on this node.
-    partitionsConcurrently: Math.max(1, Math.min(o.manifest.scaling.maxInstances, 16)),
+    // With a gate, every owned partition is fetched and handed over at once, and the gate decides
+    // how many are processed: resizing it takes effect within the current fetch, with no rebalance.
+    partitionsConcurrently: o.gate ? 64 : Math.max(1, Math.min(o.manifest.scaling.maxInstances, 16)),
     maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 500,
-    onBatch: (batch, control) => processor.process(batch, control),
+    onBatch: o.gate
+      ? async (batch, control) => {
+          await (o.gate as ConcurrencyGate).run(() => control.isActive() && !abort.signal.aborted, () => processor.process(batch, control));
+        }
+      : (batch, control) => processor.process(batch, control),
     onError: (err) => o.deps.log.warn({ fn: o.fn, topic: o.topic, group: o.groupId, err }, 'topic batch failed; it will be redelivered'),
   });
   return {
+    assignment: () => subscription.assignment(),
     async stop() {
       abort.abort();
+      o.gate?.releaseAll(); // waiting batches see isActive() false and return uncommitted
       await subscription.stop();
     },
     status: () => ({ topic: o.topic, group: o.groupId, ...processor.stats }),

@@ -3,6 +3,7 @@
  * RedisFenceStore under one random prefix) running the same function's schedule: every tick fires
  * exactly once in total, whether the nodes tick in lockstep, one lags far behind, or real time runs.
  */
+import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -93,7 +94,9 @@ async function startNode(name: string, clock: Clock, redis: Redis, prefix: strin
       webhooks: {} as WebhookRoutes,
       secret: () => undefined,
       log: quiet,
-      metrics: { triggerEvent: () => undefined },
+      metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
+      sandbox: { reserve: () => undefined },
+      scales: new ScaleRegistry(),
     },
   });
   return { trigger, fences };

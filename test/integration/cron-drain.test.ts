@@ -3,6 +3,7 @@
  * successful run, once, and the group commits only after success. Run against the embedded event
  * log and against real Kafka (random topic and group per test).
  */
+import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FaasError } from '../../core/errors.ts';
@@ -70,7 +71,9 @@ async function startDrain(log: EventLog, topic: string, group: string, extra: Re
       webhooks: {} as WebhookRoutes,
       secret: () => undefined,
       log: quiet,
-      metrics: { triggerEvent: () => undefined },
+      metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
+      sandbox: { reserve: () => undefined },
+      scales: new ScaleRegistry(),
     },
   });
   const tick = async () => {

@@ -3,6 +3,7 @@
  * sandbox processes), the webhook plugin started directly (the trigger controller is not wired
  * here), replay ids in the real Redis (random prefix), async requests on an EmbeddedEventLog.
  */
+import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -47,7 +48,9 @@ function deps(overrides: Partial<TriggerDeps> = {}): TriggerDeps {
     webhooks,
     secret: (name) => env[name],
     log,
-    metrics: { triggerEvent: () => undefined },
+    metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
+      sandbox: { reserve: () => undefined },
+      scales: new ScaleRegistry(),
     ...overrides,
   };
 }
@@ -89,6 +92,7 @@ beforeAll(async () => {
   app = createGateway({
     registry: rt.registry,
     runner: rt.runner,
+    scales: new ScaleRegistry(),
     activity: new MemoryActivityStore({ retention: 100, invocationTtlMs: 60_000 }),
     invoker: rt.invoker,
     asyncCalls: rt.asyncCalls,

@@ -2,6 +2,7 @@
  * The cron trigger on a fake clock: no real sleeps; every tick, retry delay and clock jump is driven
  * by `FakeClock.advance` / `jump`.
  */
+import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { describe, expect, it } from 'vitest';
 import { FaasError } from '../../core/errors.ts';
 import { parseManifest } from '../../core/manifest.ts';
@@ -75,7 +76,9 @@ async function startCron(
       warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
       error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
     },
-    metrics: { triggerEvent: (_fn, _type, outcome, count = 1) => events.push({ outcome, count }) },
+    metrics: { triggerEvent: (_fn, _type, outcome, count = 1) => events.push({ outcome, count }), scaleDecision: () => undefined },
+    sandbox: { reserve: () => undefined },
+    scales: new ScaleRegistry(),
   };
   const plugin = createCronTrigger({ random: () => 0.5 });
   const trigger = await plugin.start({ fn: 'job', manifest, index: 0, spec: parsed, deps });
