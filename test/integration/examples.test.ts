@@ -200,3 +200,26 @@ describe('examples', () => {
     expect(await call('checkout', order(4, { items: [] }))).toMatchObject({ status: 'rejected', failedStep: 'validate', reason: 'invalid order: it has no items', compensated: [] });
   });
 });
+
+describe('mail-sender (lag trigger)', () => {
+  it('sleeps at zero, a backlog on mail.outbox wakes it, every mail is sent once, and it reports why it scaled', async () => {
+    const idle = await rt.gateway.inject({ method: 'GET', url: '/v1/scale/mail-sender' });
+    expect(idle.json()).toMatchObject({ function: 'mail-sender', healthy: true, instances: { current: 0 } });
+    const n = 120;
+    const res = await rt.gateway.inject({
+      method: 'POST',
+      url: '/v1/topics/mail.outbox/records',
+      payload: { records: Array.from({ length: n }, (_, i) => ({ key: `user${i % 7}@example.com`, value: { to: `user${i % 7}@example.com`, subject: `mail ${i}` } })) },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const sent = await eventually(async () => {
+      const lines = (await messages('mail-sender')).filter((m) => m.startsWith('sent "mail '));
+      return lines.length >= n ? lines : undefined;
+    }, 30_000, 50);
+    expect(new Set(sent).size).toBe(n);
+    const view = await rt.gateway.inject({ method: 'GET', url: '/v1/scale/mail-sender' });
+    const decisions = view.json<{ decisions: { from: number; to: number; reason: string }[] }>().decisions;
+    expect(decisions[0]).toMatchObject({ from: 0 });
+    expect(decisions[0]?.reason).toMatch(/^wake: lag \d+ \/ lagPerInstance 50/);
+  });
+});
