@@ -5,6 +5,9 @@
  */
 
 import type { TraceHop } from '../scheduler/ports.ts';
+import type { ScaleStatus } from '../scheduler/scale-registry.ts';
+
+export type { ScaleStatus, PartitionScale, ScaleDecisionRecord } from '../scheduler/scale-registry.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -54,8 +57,11 @@ export interface FunctionDetail {
   version: number;
   digest: string;
   deployedAt: string | number;
+  triggers?: TriggerSummary[];
   manifest: Record<string, unknown>;
   instances: InstanceCounts;
+  /** The triggers running on the answering node, each with its own status; `error` when they could not start. */
+  triggerStatus?: { triggers: { type: string; status: Record<string, unknown> }[]; error?: string };
 }
 
 export type StartKind = 'cold' | 'warm';
@@ -178,6 +184,19 @@ export class FaasClient {
 
   async get(name: string): Promise<FunctionDetail> {
     return json<FunctionDetail>(await this.#request('GET', `/v1/functions/${enc(name)}`));
+  }
+
+  /**
+   * GET /v1/scale/:name: the scaling view of a lag-triggered function on the answering node.
+   * Fails with FAAS_NOT_SCALED for a deployed function without a running lag trigger.
+   */
+  async scale(name: string): Promise<ScaleStatus> {
+    return json<ScaleStatus>(await this.#request('GET', `/v1/scale/${enc(name)}`));
+  }
+
+  /** GET /v1/scale: every lag-scaled function on the answering node, by name. */
+  async scales(): Promise<{ functions: Record<string, ScaleStatus> }> {
+    return json<{ functions: Record<string, ScaleStatus> }>(await this.#request('GET', '/v1/scale'));
   }
 
   async remove(name: string): Promise<{ deleted: boolean }> {

@@ -16,11 +16,12 @@ import * as logs from './commands/logs.ts';
 import * as ls from './commands/ls.ts';
 import * as publish from './commands/publish.ts';
 import * as rm from './commands/rm.ts';
+import * as status from './commands/status.ts';
 import { gatewayFrom, parseUrl, UsageError, type Cli, type GlobalOptions, type RegisterCommand } from './commands/shared.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 /** One entry per command file; a new command (publish, status, …) is one file and one line here. */
-const COMMANDS: readonly RegisterCommand[] = [deploy.register, ls.register, invoke.register, invocation.register, logs.register, rm.register, publish.register];
+const COMMANDS: readonly RegisterCommand[] = [deploy.register, ls.register, invoke.register, invocation.register, logs.register, rm.register, publish.register, status.register];
 
 export function buildProgram(cli: Cli): Command {
   const program = new Command('faas')

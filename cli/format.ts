@@ -20,6 +20,27 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   return t.toString().split('\n').map((line) => line.trimEnd()).join('\n');
 }
 
+/**
+ * Label/value lines with the values in one column (as `kubectl describe` prints them): the labels
+ * padded to the longest, two spaces after it. A value of several lines keeps them under the column.
+ */
+export function fields(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(0, ...rows.map(([label]) => label.length));
+  return rows
+    .map(([label, value]) => `${label.padEnd(width)}  ${value.replace(/\n/g, `\n${' '.repeat(width + 2)}`)}`.trimEnd())
+    .join('\n');
+}
+
+/** A rate in records/s, precise for small rates: "0", "0.15", "12.3", "1480". */
+export function formatRate(perSecond: number): string {
+  if (!Number.isFinite(perSecond)) return '?';
+  const abs = Math.abs(perSecond);
+  if (abs === 0) return '0';
+  if (abs < 1) return perSecond.toFixed(2);
+  if (abs < 100) return perSecond.toFixed(1);
+  return String(Math.round(perSecond));
+}
+
 /** 2100 → "2.1 kB" (SI units, as `ls -h --si` and npm print them). */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '?';

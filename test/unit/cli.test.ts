@@ -2,6 +2,8 @@
  * The `faas` CLI, run as a real child process against a stub gateway: a small fastify app that
  * speaks the control API contract (/v1) over an in-memory map. The stub is a fake of the project's
  * own seam (the HTTP contract), so these tests pin what the CLI sends and how it prints answers.
+ * `faas status` runs against a real runtime instead (embedded event log, no services): its scaling
+ * view is only worth checking with real lag, partitions and decisions.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,7 +14,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatBytes, formatDuration, parseSince, relativeTime } from '../../cli/format.ts';
+import type { FunctionDetail, ScaleStatus } from '../../cli/client.ts';
+import { formatStatus } from '../../cli/commands/status.ts';
+import { fields, formatBytes, formatDuration, formatRate, parseSince, relativeTime } from '../../cli/format.ts';
+import type { Runtime } from '../../runtime/create-runtime.ts';
+import { deployFunction, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/faas.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -556,6 +562,178 @@ describe('usage errors', () => {
   });
 });
 
+describe('faas status (a real runtime on the embedded event log)', () => {
+  let rt: Runtime & { url: string };
+
+  beforeAll(async () => {
+    rt = await startRuntime();
+  });
+  afterAll(async () => {
+    await rt?.stop();
+  });
+
+  function status(...args: string[]): Promise<RunResult> {
+    return start(['status', ...args], { FAAS_URL: rt.url }).done;
+  }
+
+  async function scaleOf(name: string): Promise<ScaleStatus> {
+    const res = await rt.gateway.inject({ method: 'GET', url: `/v1/scale/${name}` });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<ScaleStatus>();
+  }
+
+  it('shows a lag-scaled function: health, instances, lag, rates, a row per partition, the reason and the decisions', async () => {
+    const name = uniqueName('lag');
+    const topic = uniqueName('lag-status');
+    await rt.eventLog.ensureTopic(topic, 3);
+    // A long cooldown keeps it awake after the drain, so the view is stable while the CLI reads it.
+    await deployFunction(rt, name, 'export default async () => null;', {
+      triggers: [{ type: 'lag', topic, lagPerInstance: 10, pollMs: 100, cooldownMs: 60_000 }],
+    });
+    await rt.eventLog.produce(topic, Array.from({ length: 30 }, (_, n) => ({ key: `k${n}`, value: JSON.stringify({ n }), partition: n % 3 })));
+    await eventually(async () => {
+      const s = await scaleOf(name);
+      return s.lag.total === 0 && s.lag.partitions.every((p) => p.committed === '10') && s.decisions.length > 0 ? s : undefined;
+    }, 20_000, 50);
+
+    const res = await status(name);
+
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const out = res.stdout;
+    expect(out).toMatch(new RegExp(`^function   ${name} v1 \\(sha256 [0-9a-f]{8}, deployed (just now|\\d+s ago)\\)\\n`));
+    expect(out).toContain(`\ntriggers   lag ${topic}\n`);
+    expect(out).toContain(`\nscaling    lag trigger on topic ${topic}, group faas.${name} (as seen by this node)\n`);
+    expect(out).toMatch(/\nhealth     ok \(lag read (just now|\ds ago)\)\n/);
+    expect(out).toMatch(/\ninstances  [0-3] current, \d+ active \(min 0, max \d+; 3 partitions on this node\)\n/);
+    expect(out).toContain('\nlag        0 total, 0 owned by this node\n');
+    expect(out).toMatch(/\nrates      [\d.]+ records\/s produced, [\d.]+ records\/s processed; nothing to drain\n/);
+    expect(out).toContain('\ntarget     lagPerInstance 10, activationLag 0\n');
+    expect(out).toMatch(/\nreason     \S.*\n/);
+    // The partition table: a header and one aligned row per partition, every record committed.
+    const lines = out.split('\n');
+    const header = lines.findIndex((l) => l.startsWith('PARTITION'));
+    expect(lines[header]?.split(/\s{2,}/)).toEqual(['PARTITION', 'COMMITTED', 'END', 'LAG', 'OWNED', 'STUCK', 'POSITION']);
+    expect(lines.slice(header + 1, header + 4).map((l) => l.split(/\s{2,}/))).toEqual([
+      ['0', '10', '10', '0', 'yes', 'no'],
+      ['1', '10', '10', '0', 'yes', 'no'],
+      ['2', '10', '10', '0', 'yes', 'no'],
+    ]);
+    expect(lines[header + 1]?.indexOf('10')).toBe(lines[header]?.indexOf('COMMITTED'));
+    // The decisions, newest last: the first woke it from zero because of the lag.
+    const decisions = lines.findIndex((l) => l.startsWith('AT '));
+    expect(lines[decisions - 1]).toBe('decisions, newest last:');
+    expect(lines[decisions]?.split(/\s{2,}/)).toEqual(['AT', 'AGO', 'SCALE', 'WHY']);
+    expect(lines[decisions + 1]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z {2}(just now|\ds ago) +0 → [1-3] +wake: lag \d+ \/ lagPerInstance 10 = \d/);
+  });
+
+  it('--json prints the function summary and the scaling view together', async () => {
+    const name = uniqueName('lag-json');
+    const topic = uniqueName('lag-json');
+    await rt.eventLog.ensureTopic(topic, 2);
+    await deployFunction(rt, name, 'export default async () => null;', { triggers: [{ type: 'lag', topic, pollMs: 100 }] });
+
+    const res = await status(name, '--json');
+
+    expect(res.code).toBe(0);
+    const parsed = JSON.parse(res.stdout) as { function: FunctionDetail; scale: ScaleStatus };
+    expect(parsed.function).toMatchObject({ name, version: 1, triggers: [{ type: 'lag', topic }] });
+    expect(parsed.function.triggerStatus?.triggers[0]?.type).toBe('lag');
+    expect(parsed.scale).toMatchObject({ function: name, topic, group: `faas.${name}`, healthy: true, instances: { current: 0 } });
+    expect(parsed.scale.lag.partitions.map((p) => p.partition)).toEqual([0, 1]);
+  });
+
+  it('a function without a lag trigger prints its summary and says it is not lag-scaled', async () => {
+    const name = uniqueName('plain');
+    await deployFunction(rt, name, 'export default () => 1;', { triggers: [{ type: 'cron', schedule: '0 0 1 1 *' }, { type: 'webhook', path: `${name}/push` }] });
+
+    const res = await status(name);
+
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const [first, triggers, more, sandboxes, blank, message, ...rest] = res.stdout.split('\n');
+    expect(first).toMatch(new RegExp(`^function   ${name} v1 \\(sha256 [0-9a-f]{8}, deployed`));
+    expect(triggers).toBe('triggers   cron 0 0 1 1 *');
+    expect(more).toBe(`           webhook /hooks/${name}/push`);
+    expect(sandboxes).toMatch(/^sandboxes  \d+ idle, \d+ busy$/);
+    expect(blank).toBe('');
+    expect(message).toBe(`not lag-scaled: ${name} has no lag trigger`);
+    expect(rest).toEqual(['']);
+
+    const json = await status(name, '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ function: { name }, scale: null });
+  });
+
+  it('an unknown function fails with the gateway\'s error code and exit 1', async () => {
+    const res = await status('no-such-function');
+
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe('error: no function named "no-such-function" is deployed (FAAS_FUNCTION_NOT_FOUND)\n');
+  });
+});
+
+describe('faas status text', () => {
+  const now = Date.parse('2025-03-01T10:00:00.000Z');
+  const detail: FunctionDetail = {
+    name: 'orders', version: 4, digest: 'abcdef0123456789', deployedAt: now - 3_600_000,
+    triggers: [{ type: 'lag', topic: 'orders' }], manifest: {}, instances: { idle: 1, busy: 2 },
+  };
+  const scale: ScaleStatus = {
+    function: 'orders', topic: 'orders', group: 'faas.orders', healthy: false, error: 'broker unreachable', readAt: new Date(now - 12_000).toISOString(),
+    lag: {
+      total: 1520, owned: 1200,
+      partitions: [
+        { partition: 1, committed: null, start: '0', end: '700', lag: 700, owned: true, stuck: false, position: 'start-policy' },
+        { partition: 0, committed: '10', start: '500', end: '1000', lag: 500, owned: true, stuck: true, position: 'behind-log' },
+        { partition: 2, committed: '9000', start: '0', end: '320', lag: 320, owned: false, stuck: false, position: 'ahead-of-log' },
+      ],
+    },
+    rates: { produced: 0.25, processed: 180.4, lagChange: -180.15, drainSeconds: 8.4 },
+    instances: { current: 2, active: 1, min: 0, max: 8, partitions: 2 },
+    target: { targetDrainSeconds: 30, activationLag: 5 },
+    reason: 'steady: lag 1520 needs 2',
+    decisions: Array.from({ length: 12 }, (_, i) => ({ at: new Date(now - (12 - i) * 60_000).toISOString(), from: i % 3, to: (i + 1) % 3, reason: `step ${i}` })),
+  };
+
+  it('prints an unhealthy view with its error, position notes and the last decisions', () => {
+    const text = formatStatus(detail, scale, { now, decisions: 2 });
+    expect(text).toBe([
+      'function   orders v4 (sha256 abcdef01, deployed 1h ago)',
+      'triggers   lag orders',
+      'sandboxes  1 idle, 2 busy',
+      '',
+      'scaling    lag trigger on topic orders, group faas.orders (as seen by this node)',
+      'health     UNHEALTHY: broker unreachable (lag last read 12s ago; the last decision holds)',
+      'instances  2 current, 1 active (min 0, max 8; 2 partitions on this node)',
+      'lag        1520 total, 1200 owned by this node; 1 partition stuck',
+      'rates      0.25 records/s produced, 180 records/s processed; drain in ~8.40 s',
+      'target     targetDrainSeconds 30, activationLag 5',
+      'reason     steady: lag 1520 needs 2',
+      '',
+      'PARTITION  COMMITTED  END   LAG  OWNED  STUCK  POSITION',
+      '0          10         1000  500  yes    yes    commit before the log start 500 (retention?): from 500',
+      '1          -          700   700  yes    no     no commit yet: from the start policy',
+      '2          9000       320   320  no     no     commit past the log end 320 (topic re-created?)',
+      '',
+      'last 2 of 12 decisions, newest last:',
+      'AT                        AGO     SCALE  WHY',
+      '2025-03-01T09:58:00.000Z  2m ago  1 → 2  step 10',
+      '2025-03-01T09:59:00.000Z  1m ago  2 → 0  step 11',
+    ].join('\n'));
+  });
+
+  it('says when a lag trigger is configured but not running, with the trigger error', () => {
+    const text = formatStatus({ ...detail, triggerStatus: { triggers: [], error: 'topic orders: not authorised' } }, null, { now });
+    expect(text.split('\n').slice(3)).toEqual([
+      'trigger error  topic orders: not authorised',
+      '',
+      'not lag-scaled: the lag trigger of orders is not running on this node (see trigger error above)',
+    ]);
+  });
+});
+
 describe('cli/format', () => {
   it('formats sizes, durations, relative times and parses --since', () => {
     expect(formatBytes(999)).toBe('999 B');
@@ -571,6 +749,11 @@ describe('cli/format', () => {
     expect(parseSince('1h30m', now)).toBe(now - 90 * 60_000);
     expect(parseSince('2025-02-28T10:00:00Z', now)).toBe(now - 86_400_000);
     expect(() => parseSince('soon', now)).toThrow(/duration/);
+  });
+
+  it('aligns label/value fields, multi-line values included, and formats rates', () => {
+    expect(fields([['a', 'one'], ['longer', 'two\nthree']])).toBe('a       one\nlonger  two\n        three');
+    expect([0, 0.154, 12.345, 1480.4].map(formatRate)).toEqual(['0', '0.15', '12.3', '1480']);
   });
 });
 
