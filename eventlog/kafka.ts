@@ -29,7 +29,14 @@ export class KafkaEventLog implements EventLog {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
-  private readonly admin: Admin;
+  /** Replaced when a topic it was asked about is deleted (see adminCall). */
+  private admin: Admin;
+  /** Topics named to `admin`: kafkajs keeps each in its metadata targets for the client's life. */
+  private readonly adminTopics = new Set<string>();
+  /** Topics found deleted: looked for with listTopics only, until they exist again. */
+  private readonly deletedTopics = new Set<string>();
+  private replacingAdmin: Promise<string[]> | undefined;
+  private readonly retiredAdmins = new Set<Admin>();
   private readonly options: KafkaEventLogOptions;
   private readonly consumers = new Set<Consumer>();
   private readonly partitionCounts = new Map<string, { n: number; at: number }>();
@@ -63,6 +70,8 @@ export class KafkaEventLog implements EventLog {
     await this.ready();
     const existing = await this.admin.listTopics();
     if (existing.includes(topic)) return;
+    this.deletedTopics.delete(topic);
+    this.adminTopics.add(topic); // waitForLeaders makes it a metadata target
     try {
       await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
     } catch (err) {
@@ -80,12 +89,12 @@ export class KafkaEventLog implements EventLog {
     const until = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const meta = await this.admin.fetchTopicMetadata({ topics: [topic] });
+        const meta = await this.adminCall(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }), 0);
         const parts = meta.topics[0]?.partitions ?? [];
         if (parts.length > 0 && parts.every((p) => p.leader >= 0)) return;
       } catch (err) {
         const type = (err as { type?: unknown }).type;
-        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+        if (!(err instanceof TopicMissingError) && type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
       }
       if (Date.now() > until) throw new Error(`topic ${topic}: no partition leaders within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
@@ -217,9 +226,22 @@ export class KafkaEventLog implements EventLog {
     };
   }
 
+  /** A topic that does not exist answers no partitions (as in the embedded log), at once. */
   async offsets(groupId: string, topic: string): Promise<PartitionLag[]> {
     await this.ready();
-    const [committed, ends] = await metadataSettling(() => Promise.all([this.admin.fetchOffsets({ groupId, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]));
+    if (this.deletedTopics.has(topic)) {
+      // Not named to the admin client while it is gone (it would fail every call again, see adminCall).
+      if (!(await this.admin.listTopics()).includes(topic)) return [];
+      this.deletedTopics.delete(topic);
+    }
+    let answer: [Awaited<ReturnType<Admin['fetchOffsets']>>, Awaited<ReturnType<Admin['fetchTopicOffsets']>>];
+    try {
+      answer = await this.adminCall(topic, (admin) => Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)]));
+    } catch (err) {
+      if (err instanceof TopicMissingError) return [];
+      throw err;
+    }
+    const [committed, ends] = answer;
     const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
     return ends
       .map((e) => {
@@ -232,12 +254,14 @@ export class KafkaEventLog implements EventLog {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => undefined)));
     this.consumers.clear();
-    await Promise.all([this.producer.disconnect().catch(() => undefined), this.admin.disconnect().catch(() => undefined)]);
+    const admins = [this.admin, ...this.retiredAdmins];
+    this.retiredAdmins.clear();
+    await Promise.all([this.producer.disconnect().catch(() => undefined), ...admins.map((a) => a.disconnect().catch(() => undefined))]);
   }
 
   async pinStart(groupId: string, topic: string, start: StartFrom): Promise<number[]> {
     await this.ready();
-    const current = await metadataSettling(() => this.admin.fetchOffsets({ groupId, topics: [topic] }));
+    const current = await this.adminCall(topic, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
     const fresh = new Set((current[0]?.partitions ?? []).filter((p) => p.offset === '-1').map((p) => p.partition));
     if (fresh.size === 0) return [];
     const positions =
@@ -255,15 +279,77 @@ export class KafkaEventLog implements EventLog {
     return partitions.map((p) => p.partition).sort((a, b) => a - b);
   }
 
+  /**
+   * An admin call about `topic`. Right after a topic is created (or the broker started), a broker
+   * can still answer "not the leader", "unknown topic" or "leader not available" for a few hundred
+   * ms while its metadata settles, and kafkajs' admin passes that through: the call is tried again
+   * for up to `timeoutMs`. Also, kafkajs' admin client keeps every topic it was ever asked about in its
+   * metadata targets and refreshes them all at once, and a refresh fails with
+   * UNKNOWN_TOPIC_OR_PARTITION as soon as one of them was deleted: every read, pin, creation of and
+   * produce to a topic the client had not seen yet then failed until the deleted topic existed again
+   * (one deleted topic broke the deploy of any new lag function; pinned in
+   * test/integration/lag-broker.test.ts). On that error the topics it targets are checked, and when
+   * one is gone a fresh client takes over without it. `topic` itself gone: TopicMissingError.
+   */
+  private async adminCall<T>(topic: string, call: (admin: Admin) => Promise<T>, timeoutMs = 5000): Promise<T> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      this.adminTopics.add(topic);
+      try {
+        return await call(this.admin);
+      } catch (err) {
+        const type = (err as { type?: unknown }).type;
+        if (type === 'UNKNOWN_TOPIC_OR_PARTITION' && (await this.replaceAdminIfTopicsDeleted()).includes(topic)) throw new TopicMissingError(topic, err);
+        const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+        if (!settling || Date.now() > until) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Answers the topics named to the admin client that no longer exist; if any, replaces the client. */
+  private replaceAdminIfTopicsDeleted(): Promise<string[]> {
+    this.replacingAdmin ??= (async () => {
+      const listed = new Set(await this.admin.listTopics());
+      const gone = [...this.adminTopics].filter((t) => !listed.has(t));
+      if (gone.length === 0) return [];
+      for (const t of gone) {
+        this.adminTopics.delete(t);
+        this.deletedTopics.add(t);
+      }
+      const fresh = this.kafka.admin();
+      await fresh.connect();
+      const old = this.admin;
+      this.admin = fresh;
+      // Calls in flight on the old client finish, or fail into their callers' retries, before it closes.
+      this.retiredAdmins.add(old);
+      setTimeout(() => {
+        if (this.retiredAdmins.delete(old)) void old.disconnect().catch(() => undefined);
+      }, 30_000).unref();
+      this.options.onLog?.('warn', `admin: topic(s) ${gone.join(', ')} deleted; admin client replaced`);
+      return gone;
+    })().finally(() => {
+      this.replacingAdmin = undefined;
+    });
+    return this.replacingAdmin;
+  }
+
   /** Partition count of a topic (created on first use), cached for a few seconds. */
   private async partitionCount(topic: string): Promise<number> {
     const cached = this.partitionCounts.get(topic);
     if (cached !== undefined && Date.now() - cached.at < 5000) return cached.n;
     await this.ensureTopic(topic);
-    const meta = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const meta = await this.adminCall(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }));
     const n = Math.max(1, meta.topics[0]?.partitions.length ?? 1);
     this.partitionCounts.set(topic, { n, at: Date.now() });
     return n;
+  }
+}
+
+class TopicMissingError extends Error {
+  constructor(topic: string, cause: unknown) {
+    super(`topic "${topic}" does not exist`, { cause });
+    this.name = 'TopicMissingError';
   }
 }
 
@@ -280,23 +366,4 @@ function decodeHeaders(headers: Record<string, Buffer | string | (Buffer | strin
     out[k] = (Array.isArray(v) ? v[v.length - 1] : v)?.toString() ?? '';
   }
   return out;
-}
-
-/**
- * Right after a topic is created (or the broker started), a broker can still answer "not the
- * leader", "unknown topic" or "leader not available" for a few hundred ms while its metadata
- * settles, and kafkajs' admin passes that through. Read-only calls are tried again for up to 5 s.
- */
-async function metadataSettling<T>(read: () => Promise<T>, timeoutMs = 5000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await read();
-    } catch (err) {
-      const type = (err as { type?: unknown }).type;
-      const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
-      if (!settling || Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }

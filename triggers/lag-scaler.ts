@@ -10,6 +10,8 @@
  *   the sandbox releases the function's idle instances.
  * - A read that fails (broker not answering, topic missing) changes nothing: the last decision holds
  *   and the view reports unhealthy until a read succeeds.
+ * - A change runs beside the polls, not in them: joining or leaving the group takes as long as the
+ *   broker takes to answer, and meanwhile the lag is still read and the view's health kept current.
  */
 import type { Manifest } from '../core/manifest.ts';
 import type { LagTrigger } from '../core/trigger-specs.ts';
@@ -45,6 +47,10 @@ export class LagScaler implements RunningTrigger {
   private ratePerInstance: number | undefined;
   private timer: { cancel(): void } | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  /** The change of instance count in progress, if any: no new decision until it is done. */
+  private applying: Promise<void> | undefined;
+  private pinning: Promise<void> | undefined;
+  private lastPinAt = -Infinity;
   private stopped = false;
   private unregister: () => void = () => undefined;
 
@@ -72,6 +78,7 @@ export class LagScaler implements RunningTrigger {
     await deps.eventLog.pinStart(groupId, spec.topic, startOf(spec));
     this.unregister = deps.scales.register(this.o.fn, () => this.view());
     await this.tick();
+    await this.applying;
     this.schedule();
   }
 
@@ -80,6 +87,8 @@ export class LagScaler implements RunningTrigger {
     this.timer?.cancel();
     this.unregister();
     await this.ticking;
+    await this.applying;
+    await this.pinning;
     await this.sleep();
   }
 
@@ -112,6 +121,11 @@ export class LagScaler implements RunningTrigger {
     const current = this.gate.limit;
     if (sample.owned > 0) this.lastLagAt = sample.at;
     if (current > 0 && sample.rates.processed > 0) this.ratePerInstance = sample.rates.processed / current;
+    if (current === 0 && this.applying === undefined) this.repin(sample);
+    // Still joining or leaving the group (a broker that hangs can make that take minutes), or pinning
+    // (kafkajs pins through a consumer in the group): the lag was read and reported; the next
+    // decision waits until that is done.
+    if (this.applying !== undefined || this.pinning !== undefined) return;
     const d = decide(
       this.policy,
       {
@@ -126,7 +140,36 @@ export class LagScaler implements RunningTrigger {
       this.history,
     );
     this.reason = d.reason;
-    if (d.instances !== current && !this.stopped) await this.apply(current, d.instances, d.reason);
+    if (d.instances === current || this.stopped) return;
+    const applying = this.apply(current, d.instances, d.reason)
+      .catch((err: unknown) => deps.log.warn({ fn, err }, 'lag trigger could not apply its scaling decision'))
+      .finally(() => {
+        if (this.applying === applying) this.applying = undefined;
+      });
+    this.applying = applying;
+  }
+
+  /**
+   * At zero, partitions without a committed offset are pinned to the start again, as at deploy. A
+   * commit vanishes when the topic is deleted and re-created, or when Kafka expires the offsets of a
+   * group that stayed empty for offsets.retention.minutes (7 days by default): with start "latest"
+   * the position would then follow the end, the lag read 0 for ever, and new records would never
+   * wake the function (found by test/integration/lag-broker.test.ts). At most every 5 s, one at a time.
+   */
+  private repin(sample: LagSample): void {
+    if (this.pinning !== undefined || this.stopped || sample.at - this.lastPinAt < 5000) return;
+    if (!sample.partitions.some((p) => p.position === 'start-policy')) return;
+    this.lastPinAt = sample.at;
+    const { deps, fn, spec, groupId } = this.o;
+    this.pinning = deps.eventLog
+      .pinStart(groupId, spec.topic, startOf(spec))
+      .then((pinned) => {
+        if (pinned.length > 0) deps.log.info({ fn, topic: spec.topic, partitions: pinned }, 'lag trigger pinned the start of partitions without a committed offset');
+      })
+      .catch((err: unknown) => deps.log.warn({ fn, topic: spec.topic, err }, 'lag trigger could not pin the start of its group'))
+      .finally(() => {
+        this.pinning = undefined;
+      });
   }
 
   private async apply(from: number, to: number, reason: string): Promise<void> {

@@ -124,8 +124,14 @@ export class LagWatcher {
   }
 
   private stuck(partition: number, position: bigint, lag: number, now: number, watching: boolean): boolean {
+    // Time counts only while a consumer runs on it: an unwatched read must not start the clock, or
+    // a partition that becomes owned (a wake, a rebalance) would carry the time it sat unconsumed.
+    if (!watching) {
+      this.unmoved.delete(partition);
+      return false;
+    }
     const seen = this.unmoved.get(partition);
-    if (!watching || lag <= 0 || seen === undefined || seen.position !== position) {
+    if (lag <= 0 || seen === undefined || seen.position !== position) {
       this.unmoved.set(partition, { position, since: now });
       return false;
     }

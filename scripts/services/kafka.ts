@@ -87,11 +87,22 @@ export async function startKafkaDocker(log: Log): Promise<StartedService> {
     throw err;
   }
   log(`kafka: docker apache/kafka:${KAFKA_VERSION} on ${brokers[0]}`);
+  const handle = runtime.container.getById(container.getId());
+  let paused = false;
   return {
     address: brokers.join(','),
     how: 'docker',
     stop: async () => {
+      if (paused) await handle.unpause().catch(() => undefined);
       await container.stop();
+    },
+    pause: async () => {
+      await handle.pause();
+      paused = true;
+    },
+    resume: async () => {
+      await handle.unpause();
+      paused = false;
     },
   };
 }
@@ -229,12 +240,22 @@ export async function startKafkaLocal(tools: LocalKafkaTools, log: Log): Promise
     }
     log(`kafka: local KRaft ${KAFKA_VERSION} on ${brokers[0]}`);
     const started = proc;
+    const signal = (sig: NodeJS.Signals): void => {
+      if (!started.hasExited()) process.kill(started.pid, sig);
+    };
     return {
       address: brokers.join(','),
       how: 'local',
       stop: async () => {
+        signal('SIGCONT'); // a stopped JVM would hold SIGTERM pending until the SIGKILL
         await started.stop(5000);
         await releaseTempDir(dir);
+      },
+      pause: async () => {
+        signal('SIGSTOP');
+      },
+      resume: async () => {
+        signal('SIGCONT');
       },
     };
   }

@@ -9,6 +9,14 @@ export interface StartedService {
   readonly how: How;
   /** Stops what was started and removes its temp dirs; a no-op for an address given in env. */
   stop(): Promise<void>;
+  /**
+   * Freezes the service without closing its sockets (SIGSTOP of a local process, `docker pause` of a
+   * container): clients see a server that stops answering. For tests of a broker that hangs; absent
+   * for an address given in env (never ours to freeze).
+   */
+  pause?(): Promise<void>;
+  /** Undoes pause() (SIGCONT, `docker unpause`). */
+  resume?(): Promise<void>;
 }
 
 /** Whether a way of providing a service can be tried here; `reason` says why not. */
