@@ -7,6 +7,7 @@ export class ConcurrencyGate {
   private limitNow: number;
   private running = 0;
   private readonly waiting: { start: () => void }[] = [];
+  private fetchEpoch = 0;
 
   constructor(limit: number) {
     this.limitNow = limit;
@@ -22,6 +23,20 @@ export class ConcurrencyGate {
 
   get queued(): number {
     return this.waiting.length;
+  }
+
+  /** Changes when work holding or waiting for a slot should end early so the consumer fetches again. */
+  get epoch(): number {
+    return this.fetchEpoch;
+  }
+
+  /**
+   * Scale-out: work admitted before ends at its next series (≤ 64 records) (committing what it did). The
+   * consumer fetches only after every batch of its last fetch returned, so lag that arrived on other
+   * partitions meanwhile would otherwise wait for the longest batch in flight.
+   */
+  refetch(): void {
+    this.fetchEpoch++;
   }
 
   resize(limit: number): void {

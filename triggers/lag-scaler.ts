@@ -201,6 +201,9 @@ export class LagScaler implements RunningTrigger {
       await this.sleep();
     } else {
       this.gate.resize(to);
+      // New slots that what is already fetched cannot fill: end the current fetch's batches at their
+      // next series so kafkajs fetches again (it does only once every batch of a fetch returned).
+      if (to > from && this.gate.active < to) this.gate.refetch();
       deps.sandbox.reserve(fn, to * spec.keyConcurrency);
     }
     const direction = from === 0 ? 'wake' : to === 0 ? 'zero' : to > from ? 'up' : 'down';

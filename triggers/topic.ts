@@ -7,7 +7,7 @@
 import { FaasError } from '../core/errors.ts';
 import type { Manifest } from '../core/manifest.ts';
 import type { TopicTrigger } from '../core/trigger-specs.ts';
-import type { LogRecord, StartFrom } from '../scheduler/event-log.ts';
+import type { BatchControl, LogRecord, StartFrom } from '../scheduler/event-log.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { RunningTrigger, TriggerDeps, TriggerPlugin } from '../scheduler/trigger-source.ts';
 import type { ConcurrencyGate } from './concurrency-gate.ts';
@@ -79,7 +79,10 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer
     maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 500,
     onBatch: o.gate
       ? async (batch, control) => {
-          await (o.gate as ConcurrencyGate).run(() => control.isActive() && !abort.signal.aborted, () => processor.process(batch, control));
+          const gate = o.gate as ConcurrencyGate;
+          const epoch = gate.epoch;
+          const c: BatchControl = { ...control, isActive: () => control.isActive() && gate.epoch === epoch };
+          await gate.run(() => c.isActive() && !abort.signal.aborted, () => processor.process(batch, c));
         }
       : (batch, control) => processor.process(batch, control),
     onError: (err) => o.deps.log.warn({ fn: o.fn, topic: o.topic, group: o.groupId, err }, 'topic batch failed; it will be redelivered'),
