@@ -11,6 +11,7 @@
  */
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { EventLog, LogRecord, PartitionLag, ProducedRecord, StartFrom, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
+import { setEmptyGroupOffsets } from './kafka-group-offsets.ts';
 import { partitionForKey } from './partitioner.ts';
 
 export interface KafkaEventLogOptions {
@@ -269,13 +270,8 @@ export class KafkaEventLog implements EventLog {
         ? await this.admin.fetchTopicOffsetsByTimestamp(topic, start.timestamp)
         : (await this.admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: start === 'earliest' ? p.low : p.high }));
     const partitions = positions.filter((p) => fresh.has(p.partition)).map((p) => ({ partition: p.partition, offset: p.offset }));
-    try {
-      // kafkajs refuses (and writes nothing) while the group has members: they hold positions.
-      await this.admin.setOffsets({ groupId, topic, partitions });
-    } catch (err) {
-      if (/no running instances/i.test((err as Error).message)) return [];
-      throw err;
-    }
+    // Nothing is written while the group has members: they hold positions.
+    if (!(await setEmptyGroupOffsets(this.kafka, groupId, topic, partitions))) return [];
     return partitions.map((p) => p.partition).sort((a, b) => a - b);
   }
 
