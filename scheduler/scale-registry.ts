@@ -45,7 +45,7 @@ export interface ScaleStatus {
     partitions: PartitionScale[];
   };
   rates: {
-    /** Records/s appended to the topic, processed by the group, and the lag's change (EWMA). */
+    /** Records/s appended to the topic, processed by the group, and the lag's change (averages with a 1 s half-life). */
     produced: number;
     processed: number;
     lagChange: number;

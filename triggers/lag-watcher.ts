@@ -5,7 +5,8 @@
  * - Per partition: the lag from the group's position. With no commit the position follows the
  *   start policy (earliest: the log start; latest: the end); a commit outside the log (retention
  *   deleted records, or the topic was deleted and re-created) resets as the consumer will.
- * - Rates (EWMA per read): records produced, records processed, the lag's change; time to drain.
+ * - Rates (exponential averages, half-life 1 s): records produced, processed, the lag's change;
+ *   time to drain.
  * - Stuck partitions: lag that has not moved for `stuckAfterMs` while a consumer ran on it.
  * - Health: a read that fails or takes longer than `timeoutMs` throws; the caller keeps its last
  *   decision. A read still hanging (a broker that stopped answering) is not doubled up.
@@ -36,8 +37,11 @@ export interface LagWatcherOptions {
   clock: Pick<Clock, 'now'>;
 }
 
-/** Weight of the newest rate measurement. */
-const EWMA = 0.5;
+/**
+ * Half-life of the rate averages, in seconds: a measurement's weight halves every second whatever
+ * pollMs is (a per-poll weight made the rates forget within one 100 ms poll).
+ */
+const RATE_HALF_LIFE_S = 1;
 
 export class LagWatcher {
   private readonly o: LagWatcherOptions;
@@ -152,8 +156,9 @@ export class LagWatcher {
       const posBefore = last.positions.get(p);
       if (posBefore !== undefined && pos >= posBefore) processed += pos - posBefore;
     }
-    this.rates.produced = EWMA * (Number(produced) / seconds) + (1 - EWMA) * this.rates.produced;
-    this.rates.processed = EWMA * (Number(processed) / seconds) + (1 - EWMA) * this.rates.processed;
+    const w = 1 - 0.5 ** (seconds / RATE_HALF_LIFE_S);
+    this.rates.produced = w * (Number(produced) / seconds) + (1 - w) * this.rates.produced;
+    this.rates.processed = w * (Number(processed) / seconds) + (1 - w) * this.rates.processed;
   }
 }
 

@@ -257,7 +257,7 @@ describe('LagWatcher: rates', () => {
       { committed: 50, end: 150 },
       { committed: 0, end: 50 },
     ]);
-    // +100 produced, +50 processed in 1 s; EWMA weight 0.5 from 0.
+    // +100 produced, +50 processed in 1 s; after one half-life (1 s) the new rate weighs 0.5.
     const second = await w.read(undefined, true);
     expect(second.rates).toEqual({ produced: 50, processed: 25, lagChange: 25, drainSeconds: null }); // growing: no drain estimate
     clock.t += 2000;
@@ -265,10 +265,11 @@ describe('LagWatcher: rates', () => {
       { committed: 150, end: 150 },
       { committed: 30, end: 50 },
     ]);
-    // +0 produced, +130 processed in 2 s = 65/s: produced 25, processed 45, lag 20 shrinking at 20/s.
+    // +0 produced, +130 processed in 2 s = 65/s; two half-lives: weight 0.75. Produced 0.25 × 50 =
+    // 12.5, processed 0.75 × 65 + 0.25 × 25 = 55: lag 20 shrinking at 42.5/s drains in 0.47 s.
     const third = await w.read(undefined, true);
     expect(third.total).toBe(20);
-    expect(third.rates).toEqual({ produced: 25, processed: 45, lagChange: -20, drainSeconds: 1 });
+    expect(third.rates).toEqual({ produced: 12.5, processed: 55, lagChange: -42.5, drainSeconds: 0.47 });
     clock.t += 1000;
     log.set([
       { committed: 150, end: 150 },
