@@ -15,12 +15,12 @@ interface Mail {
 const handler: Handler<Mail> = async (event, ctx) => {
   const mail = event.data;
   if (typeof mail?.to !== 'string' || !mail.to.includes('@')) throw new Error(`not a mail address: ${JSON.stringify(mail?.to)}`);
-  if ((await ctx.state.get(`sent:${event.id}`)) !== null) return { duplicate: event.id };
+  if ((await ctx.state.get(`sent:${event.id}`)) !== null) return { status: 'duplicate', id: event.id };
   await new Promise((resolve) => setTimeout(resolve, 5)); // the mail API's round trip
   await ctx.state.set(`sent:${event.id}`, { to: mail.to, at: new Date().toISOString() }, { ttlMs: 86_400_000 });
   await ctx.state.incr('sent');
   ctx.log.info(`sent "${mail.subject}" to ${mail.to}`);
-  return { sent: event.id };
+  return { status: 'sent', id: event.id };
 };
 
 export default handler;
