@@ -146,7 +146,8 @@ describe.each(['kafka', 'embedded'] as const)('lag trigger on %s', (backend) => 
     await rt.gateway.inject({ method: 'DELETE', url: `/v1/functions/${name}` });
   });
 
-  it.runIf(backend === 'kafka')('transaction markers do not leave a lag of 1: a transactional topic drains to zero', async () => {
+  // Transactions exist on Kafka only (the embedded log has no markers): registered for Kafka alone.
+  if (backend === 'kafka') it('transaction markers do not leave a lag of 1: a transactional topic drains to zero', async () => {
     const name = uniqueName('lag-tx');
     const topic = uniqueName('lag-tx');
     await rt.eventLog.ensureTopic(topic, 2);
