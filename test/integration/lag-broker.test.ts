@@ -19,6 +19,7 @@ import type { Runtime } from '../../runtime/create-runtime.ts';
 import type { ScaleStatus } from '../../scheduler/scale-registry.ts';
 import { startDedicatedKafka, type DedicatedKafka } from '../support/dedicated-kafka.ts';
 import { testRedisUrl } from '../support/env.ts';
+import { FAST_LAG, lagHelpers } from '../support/lag.ts';
 import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
 
 /** Sleeps event.data.ms per record and logs its number. */
@@ -29,7 +30,7 @@ export default async (event) => {
   return null;
 };`;
 
-const FAST = { pollMs: 100, cooldownMs: 1000, scaleDownStabilizationMs: 500 };
+const FAST = FAST_LAG;
 
 let kafka: DedicatedKafka;
 let rt: Runtime & { url: string };
@@ -54,28 +55,10 @@ afterAll(async () => {
   await kafka?.stop();
 }, 60_000);
 
-async function deploy(name: string, trigger: Record<string, unknown>): Promise<void> {
-  const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, HANDLER, { triggers: [{ type: 'lag', ...FAST, ...trigger }], scaling: { maxInstances: 8 } }) });
-  expect(res.statusCode, res.body).toBeLessThan(300);
-  await rt.triggers.settled(name);
-}
-
-async function scale(name: string): Promise<ScaleStatus> {
-  const res = await rt.gateway.inject({ method: 'GET', url: `/v1/scale/${name}` });
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json<ScaleStatus>();
-}
+const { deploy, scale, processed } = lagHelpers(() => rt, HANDLER);
 
 async function metrics(): Promise<string> {
   return (await rt.gateway.inject({ method: 'GET', url: '/metrics' })).body;
-}
-
-async function processed(name: string): Promise<number[]> {
-  const res = await rt.gateway.inject({ method: 'GET', url: `/v1/functions/${name}/logs?limit=10000` });
-  return res
-    .json<{ entries: { level: string; message: string }[] }>()
-    .entries.filter((e) => e.level === 'info' && e.message.startsWith('{'))
-    .map((e) => (JSON.parse(e.message) as { n: number }).n);
 }
 
 async function produce(topic: string, records: { value: unknown; partition: number }[]): Promise<void> {

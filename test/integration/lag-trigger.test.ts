@@ -8,9 +8,9 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/create-runtime.ts';
-import type { ScaleStatus } from '../../scheduler/scale-registry.ts';
 import { testKafkaBrokers } from '../support/env.ts';
-import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+import { lagHelpers } from '../support/lag.ts';
+import { eventually, startRuntime, uniqueName } from '../support/runtime.ts';
 
 /** Sleeps a few ms per record and logs its number; fails for ever on { poison }. */
 const HANDLER = `
@@ -20,8 +20,6 @@ export default async (event) => {
   console.log(JSON.stringify({ n: event.data.n, p: event.kafka.partition }));
   return null;
 };`;
-
-const FAST = { pollMs: 100, cooldownMs: 1000, scaleDownStabilizationMs: 500 };
 
 describe.each(['kafka', 'embedded'] as const)('lag trigger on %s', (backend) => {
   let rt: Runtime & { url: string };
@@ -33,25 +31,7 @@ describe.each(['kafka', 'embedded'] as const)('lag trigger on %s', (backend) => 
     await rt?.stop();
   });
 
-  async function deploy(name: string, trigger: Record<string, unknown>, manifest: Record<string, unknown> = {}) {
-    const res = await rt.gateway.inject({ method: 'PUT', url: `/v1/functions/${name}`, payload: deployBody(name, HANDLER, { triggers: [{ type: 'lag', ...FAST, ...trigger }], scaling: { maxInstances: 8 }, ...manifest }) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    await rt.triggers.settled(name);
-  }
-
-  async function scale(name: string): Promise<ScaleStatus> {
-    const res = await rt.gateway.inject({ method: 'GET', url: `/v1/scale/${name}` });
-    expect(res.statusCode, res.body).toBe(200);
-    return res.json<ScaleStatus>();
-  }
-
-  async function processed(name: string): Promise<number[]> {
-    const res = await rt.gateway.inject({ method: 'GET', url: `/v1/functions/${name}/logs?limit=10000` });
-    return res
-      .json<{ entries: { level: string; message: string }[] }>()
-      .entries.filter((e) => e.level === 'info' && e.message.startsWith('{'))
-      .map((e) => (JSON.parse(e.message) as { n: number }).n);
-  }
+  const { deploy, scale, processed } = lagHelpers(() => rt, HANDLER);
 
   function sandboxInstances(name: string): number {
     const s = rt.runner.stats().instances[name];
