@@ -213,7 +213,7 @@ async function drain(rt: BenchRuntime, records: number, rounds: number) {
 // 3. Idle cost at zero
 
 async function idleCost(rt: BenchRuntime, lag: { name: string; topic: string; spec: Record<string, unknown> }, fixed: { name: string; topic: string }, seconds: number, brokers: string) {
-  const admin = (rt.eventLog as unknown as { admin?: Admin }).admin;
+  const admin = (rt.eventLog as unknown as { topics?: { admin: Admin } }).topics?.admin;
   const byApi = new Map<string, number>();
   let requests = 0;
   admin?.on(admin.events.REQUEST, (e) => {

@@ -11,6 +11,7 @@
  */
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { EventLog, LogRecord, PartitionLag, ProducedRecord, StartFrom, SubscribeOptions, Subscription } from '../scheduler/event-log.ts';
+import { TopicAdmin, TopicMissingError } from './kafka-admin.ts';
 import { setEmptyGroupOffsets } from './kafka-group-offsets.ts';
 import { partitionForKey } from './partitioner.ts';
 
@@ -30,14 +31,8 @@ export class KafkaEventLog implements EventLog {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
-  /** Replaced when a topic it was asked about is deleted (see adminCall). */
-  private admin: Admin;
-  /** Topics named to `admin`: kafkajs keeps each in its metadata targets for the client's life. */
-  private readonly adminTopics = new Set<string>();
-  /** Topics found deleted: looked for with listTopics only, until they exist again. */
-  private readonly deletedTopics = new Set<string>();
-  private replacingAdmin: Promise<string[]> | undefined;
-  private readonly retiredAdmins = new Set<Admin>();
+  /** kafkajs' admin client, replaced when a topic it was asked about is deleted (kafka-admin.ts). */
+  private readonly topics: TopicAdmin;
   private readonly options: KafkaEventLogOptions;
   private readonly consumers = new Set<Consumer>();
   private readonly partitionCounts = new Map<string, { n: number; at: number }>();
@@ -59,22 +54,21 @@ export class KafkaEventLog implements EventLog {
     // Partitions are chosen in produce() and sent explicitly; naming the partitioner also stops
     // kafkajs warning about its v2 default at construction.
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
-    this.admin = this.kafka.admin();
+    this.topics = new TopicAdmin(this.kafka, options.onLog);
   }
 
   ready(): Promise<void> {
-    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    this.connected ??= Promise.all([this.producer.connect(), this.topics.connect()]).then(() => undefined);
     return this.connected;
   }
 
   async ensureTopic(topic: string, partitions = this.options.defaultPartitions ?? 1): Promise<void> {
     await this.ready();
-    const existing = await this.admin.listTopics();
+    const existing = await this.topics.admin.listTopics();
     if (existing.includes(topic)) return;
-    this.deletedTopics.delete(topic);
-    this.adminTopics.add(topic); // waitForLeaders makes it a metadata target
+    this.topics.creating(topic); // waitForLeaders makes it a metadata target
     try {
-      await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      await this.topics.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
     } catch (err) {
       if (/already exists/i.test((err as Error).message)) return;
       // kafkajs waits for leaders only while the broker answers LEADER_NOT_AVAILABLE; a broker whose
@@ -90,7 +84,7 @@ export class KafkaEventLog implements EventLog {
     const until = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const meta = await this.adminCall(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }), 0);
+        const meta = await this.topics.call(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }), 0);
         const parts = meta.topics[0]?.partitions ?? [];
         if (parts.length > 0 && parts.every((p) => p.leader >= 0)) return;
       } catch (err) {
@@ -230,14 +224,10 @@ export class KafkaEventLog implements EventLog {
   /** A topic that does not exist answers no partitions (as in the embedded log), at once. */
   async offsets(groupId: string, topic: string): Promise<PartitionLag[]> {
     await this.ready();
-    if (this.deletedTopics.has(topic)) {
-      // Not named to the admin client while it is gone (it would fail every call again, see adminCall).
-      if (!(await this.admin.listTopics()).includes(topic)) return [];
-      this.deletedTopics.delete(topic);
-    }
+    if (!(await this.topics.mayExist(topic))) return [];
     let answer: [Awaited<ReturnType<Admin['fetchOffsets']>>, Awaited<ReturnType<Admin['fetchTopicOffsets']>>];
     try {
-      answer = await this.adminCall(topic, (admin) => Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)]));
+      answer = await this.topics.call(topic, (admin) => Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)]));
     } catch (err) {
       if (err instanceof TopicMissingError) return [];
       throw err;
@@ -255,79 +245,22 @@ export class KafkaEventLog implements EventLog {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => undefined)));
     this.consumers.clear();
-    const admins = [this.admin, ...this.retiredAdmins];
-    this.retiredAdmins.clear();
-    await Promise.all([this.producer.disconnect().catch(() => undefined), ...admins.map((a) => a.disconnect().catch(() => undefined))]);
+    await Promise.all([this.producer.disconnect().catch(() => undefined), this.topics.close()]);
   }
 
   async pinStart(groupId: string, topic: string, start: StartFrom): Promise<number[]> {
     await this.ready();
-    const current = await this.adminCall(topic, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
+    const current = await this.topics.call(topic, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
     const fresh = new Set((current[0]?.partitions ?? []).filter((p) => p.offset === '-1').map((p) => p.partition));
     if (fresh.size === 0) return [];
     const positions =
       typeof start === 'object'
-        ? await this.admin.fetchTopicOffsetsByTimestamp(topic, start.timestamp)
-        : (await this.admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: start === 'earliest' ? p.low : p.high }));
+        ? await this.topics.admin.fetchTopicOffsetsByTimestamp(topic, start.timestamp)
+        : (await this.topics.admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: start === 'earliest' ? p.low : p.high }));
     const partitions = positions.filter((p) => fresh.has(p.partition)).map((p) => ({ partition: p.partition, offset: p.offset }));
     // Nothing is written while the group has members: they hold positions.
     if (!(await setEmptyGroupOffsets(this.kafka, groupId, topic, partitions))) return [];
     return partitions.map((p) => p.partition).sort((a, b) => a - b);
-  }
-
-  /**
-   * An admin call about `topic`. Right after a topic is created (or the broker started), a broker
-   * can still answer "not the leader", "unknown topic" or "leader not available" for a few hundred
-   * ms while its metadata settles, and kafkajs' admin passes that through: the call is tried again
-   * for up to `timeoutMs`. Also, kafkajs' admin client keeps every topic it was ever asked about in its
-   * metadata targets and refreshes them all at once, and a refresh fails with
-   * UNKNOWN_TOPIC_OR_PARTITION as soon as one of them was deleted: every read, pin, creation of and
-   * produce to a topic the client had not seen yet then failed until the deleted topic existed again
-   * (one deleted topic broke the deploy of any new lag function; pinned in
-   * test/integration/lag-broker.test.ts). On that error the topics it targets are checked, and when
-   * one is gone a fresh client takes over without it. `topic` itself gone: TopicMissingError.
-   */
-  private async adminCall<T>(topic: string, call: (admin: Admin) => Promise<T>, timeoutMs = 5000): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      this.adminTopics.add(topic);
-      try {
-        return await call(this.admin);
-      } catch (err) {
-        const type = (err as { type?: unknown }).type;
-        if (type === 'UNKNOWN_TOPIC_OR_PARTITION' && (await this.replaceAdminIfTopicsDeleted()).includes(topic)) throw new TopicMissingError(topic, err);
-        const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
-        if (!settling || Date.now() > until) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-
-  /** Answers the topics named to the admin client that no longer exist; if any, replaces the client. */
-  private replaceAdminIfTopicsDeleted(): Promise<string[]> {
-    this.replacingAdmin ??= (async () => {
-      const listed = new Set(await this.admin.listTopics());
-      const gone = [...this.adminTopics].filter((t) => !listed.has(t));
-      if (gone.length === 0) return [];
-      for (const t of gone) {
-        this.adminTopics.delete(t);
-        this.deletedTopics.add(t);
-      }
-      const fresh = this.kafka.admin();
-      await fresh.connect();
-      const old = this.admin;
-      this.admin = fresh;
-      // Calls in flight on the old client finish, or fail into their callers' retries, before it closes.
-      this.retiredAdmins.add(old);
-      setTimeout(() => {
-        if (this.retiredAdmins.delete(old)) void old.disconnect().catch(() => undefined);
-      }, 30_000).unref();
-      this.options.onLog?.('warn', `admin: topic(s) ${gone.join(', ')} deleted; admin client replaced`);
-      return gone;
-    })().finally(() => {
-      this.replacingAdmin = undefined;
-    });
-    return this.replacingAdmin;
   }
 
   /** Partition count of a topic (created on first use), cached for a few seconds. */
@@ -335,17 +268,10 @@ export class KafkaEventLog implements EventLog {
     const cached = this.partitionCounts.get(topic);
     if (cached !== undefined && Date.now() - cached.at < 5000) return cached.n;
     await this.ensureTopic(topic);
-    const meta = await this.adminCall(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }));
+    const meta = await this.topics.call(topic, (admin) => admin.fetchTopicMetadata({ topics: [topic] }));
     const n = Math.max(1, meta.topics[0]?.partitions.length ?? 1);
     this.partitionCounts.set(topic, { n, at: Date.now() });
     return n;
-  }
-}
-
-class TopicMissingError extends Error {
-  constructor(topic: string, cause: unknown) {
-    super(`topic "${topic}" does not exist`, { cause });
-    this.name = 'TopicMissingError';
   }
 }
 

@@ -211,7 +211,7 @@ describe('kafka event log: topic creation', () => {
     // here. Reproduced deterministically: the topic is really created, then that error is thrown.
     const log = makeLog('kafka') as KafkaEventLog;
     await log.ready();
-    const admin = (log as unknown as { admin: { createTopics(a: { topics: { topic: string; numPartitions: number }[] }): Promise<boolean> } }).admin;
+    const admin = (log as unknown as { topics: { admin: { createTopics(a: { topics: { topic: string; numPartitions: number }[] }): Promise<boolean> } } }).topics.admin;
     const real = admin.createTopics.bind(admin);
     admin.createTopics = async (args) => {
       await real({ ...args, waitForLeaders: false } as typeof args);
