@@ -19,7 +19,7 @@ import type { RunningTrigger, TriggerDeps } from '../scheduler/trigger-source.ts
 import type { ScaleDecisionRecord, ScaleStatus } from '../scheduler/scale-registry.ts';
 import { ConcurrencyGate } from './concurrency-gate.ts';
 import { LagWatcher, type LagSample } from './lag-watcher.ts';
-import { decide, ScaleHistory, type ScalePolicy } from './scale-policy.ts';
+import { decide, DEFAULT_LAG_PER_INSTANCE, ScaleHistory, type ScalePolicy } from './scale-policy.ts';
 import { startConsumer, startOf, type RunningConsumer } from './topic.ts';
 
 const DECISIONS_KEPT = 20;
@@ -238,7 +238,7 @@ export class LagScaler implements RunningTrigger {
       instances: { current: this.gate.limit, active: this.gate.active, min: spec.minInstances, max: this.policy.maxInstances, partitions: s?.ownedCount ?? 0 },
       target: {
         activationLag: spec.activationLag,
-        ...(spec.targetDrainSeconds !== undefined ? { targetDrainSeconds: spec.targetDrainSeconds } : { lagPerInstance: spec.lagPerInstance ?? 100 }),
+        ...(spec.targetDrainSeconds !== undefined ? { targetDrainSeconds: spec.targetDrainSeconds } : { lagPerInstance: spec.lagPerInstance ?? DEFAULT_LAG_PER_INSTANCE }),
       },
       reason: this.reason,
       decisions: [...this.decisions],

@@ -3,22 +3,20 @@
  * RedisFenceStore under one random prefix) running the same function's schedule: every tick fires
  * exactly once in total, whether the nodes tick in lockstep, one lags far behind, or real time runs.
  */
-import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseManifest } from '../../core/manifest.ts';
 import { cronTriggerSchema } from '../../core/trigger-specs.ts';
-import type { EventLog } from '../../scheduler/event-log.ts';
 import type { InvocationResult, Invoker, InvokeInput } from '../../scheduler/invoker.ts';
 import { systemClock, type Clock, type FenceStore } from '../../scheduler/ports.ts';
 import type { RunningTrigger } from '../../scheduler/trigger-source.ts';
-import type { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { connectRedis, waitReady } from '../../state/redis-connection.ts';
 import { RedisFenceStore } from '../../state/redis-fence.ts';
 import { cronTrigger } from '../../triggers/cron.ts';
 import { testRedisUrl } from '../support/env.ts';
 import { FakeClock } from '../support/fake-clock.ts';
+import { triggerDeps } from '../support/trigger-deps.ts';
 
 
 /** Records every invocation, by node, across both nodes. */
@@ -80,24 +78,12 @@ async function startNode(name: string, clock: Clock, redis: Redis, prefix: strin
   const spec = cronTriggerSchema.parse({ type: 'cron', schedule, timezone: 'Europe/Berlin' });
   const manifest = parseManifest({ name: 'ticker', triggers: [spec], retry: { maxAttempts: 1 } });
   const fences = new WatchedFences(new RedisFenceStore(redis, { prefix }));
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const trigger = await cronTrigger.start({
     fn: 'ticker',
     manifest,
     index: 0,
     spec,
-    deps: {
-      invoker: new CountingInvoker(name, calls) as unknown as Invoker,
-      eventLog: {} as EventLog,
-      fences,
-      clock,
-      webhooks: {} as WebhookRoutes,
-      secret: () => undefined,
-      log: quiet,
-      metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
-      sandbox: { reserve: () => undefined },
-      scales: new ScaleRegistry(),
-    },
+    deps: triggerDeps({ invoker: new CountingInvoker(name, calls) as unknown as Invoker, fences, clock }),
   });
   return { trigger, fences };
 }

@@ -3,7 +3,6 @@
  * successful run, once, and the group commits only after success. Run against the embedded event
  * log and against real Kafka (random topic and group per test).
  */
-import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FaasError } from '../../core/errors.ts';
@@ -15,10 +14,10 @@ import type { EventLog } from '../../scheduler/event-log.ts';
 import { MemoryFenceStore } from '../../scheduler/fence-memory.ts';
 import type { InvocationResult, Invoker, InvokeInput } from '../../scheduler/invoker.ts';
 import type { RunningTrigger } from '../../scheduler/trigger-source.ts';
-import type { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { cronTrigger } from '../../triggers/cron.ts';
 import { testKafkaBrokers } from '../support/env.ts';
 import { FakeClock } from '../support/fake-clock.ts';
+import { triggerDeps } from '../support/trigger-deps.ts';
 
 
 interface DrainData {
@@ -57,24 +56,12 @@ async function startDrain(log: EventLog, topic: string, group: string, extra: Re
   const invoker = new DrainInvoker();
   const spec = cronTriggerSchema.parse({ type: 'cron', schedule: '*/10 * * * * *', topic, group, ...extra });
   const manifest = parseManifest({ name: 'reporter', triggers: [spec], retry: { maxAttempts: 1 } });
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const trigger = await cronTrigger.start({
     fn: 'reporter',
     manifest,
     index: 0,
     spec,
-    deps: {
-      invoker: invoker as unknown as Invoker,
-      eventLog: log,
-      fences: new MemoryFenceStore(clock),
-      clock,
-      webhooks: {} as WebhookRoutes,
-      secret: () => undefined,
-      log: quiet,
-      metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
-      sandbox: { reserve: () => undefined },
-      scales: new ScaleRegistry(),
-    },
+    deps: triggerDeps({ invoker: invoker as unknown as Invoker, eventLog: log, fences: new MemoryFenceStore(clock), clock }),
   });
   const tick = async () => {
     const before = trigger.status().runs as number;

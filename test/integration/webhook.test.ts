@@ -3,7 +3,6 @@
  * sandbox processes), the webhook plugin started directly (the trigger controller is not wired
  * here), replay ids in the real Redis (random prefix), async requests on an EmbeddedEventLog.
  */
-import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -17,6 +16,7 @@ import { MemoryActivityStore } from '../../scheduler/activity-memory.ts';
 import type { EventLog, LogRecord } from '../../scheduler/event-log.ts';
 import { Metrics } from '../../scheduler/metrics.ts';
 import { systemClock } from '../../scheduler/ports.ts';
+import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import type { RunningTrigger, TriggerDeps } from '../../scheduler/trigger-source.ts';
 import { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { RedisFenceStore } from '../../state/redis-fence.ts';
@@ -24,6 +24,7 @@ import { connectRedis, waitReady } from '../../state/redis-connection.ts';
 import { webhookEventFromIngestRecord, webhookTrigger } from '../../triggers/webhook.ts';
 import { testRedisUrl } from '../support/env.ts';
 import { deployBody, eventually, startRuntime, uniqueName } from '../support/runtime.ts';
+import { triggerDeps } from '../support/trigger-deps.ts';
 
 const SECRET = 'gh-secret-0123456789';
 const env: Record<string, string> = { GH_SECRET: `old-secret,${SECRET}` };
@@ -40,7 +41,7 @@ const problems: unknown[] = [];
 const log = { info: () => undefined, warn: (o: object) => problems.push(o), error: (o: object) => problems.push(o) };
 
 function deps(overrides: Partial<TriggerDeps> = {}): TriggerDeps {
-  return {
+  return triggerDeps({
     invoker: rt.invoker,
     eventLog,
     fences: new RedisFenceStore(redis, { prefix }),
@@ -48,11 +49,8 @@ function deps(overrides: Partial<TriggerDeps> = {}): TriggerDeps {
     webhooks,
     secret: (name) => env[name],
     log,
-    metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
-      sandbox: { reserve: () => undefined },
-      scales: new ScaleRegistry(),
     ...overrides,
-  };
+  });
 }
 
 async function deploy(name: string, source: string, manifest: Record<string, unknown> = {}): Promise<void> {

@@ -2,21 +2,19 @@
  * The cron trigger on a fake clock: no real sleeps; every tick, retry delay and clock jump is driven
  * by `FakeClock.advance` / `jump`.
  */
-import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
 import { describe, expect, it } from 'vitest';
 import { FaasError } from '../../core/errors.ts';
 import { parseManifest } from '../../core/manifest.ts';
 import { cronTriggerSchema, type CronTrigger } from '../../core/trigger-specs.ts';
-import type { EventLog } from '../../scheduler/event-log.ts';
 import { MemoryFenceStore } from '../../scheduler/fence-memory.ts';
 import type { InvocationResult, Invoker, InvokeInput } from '../../scheduler/invoker.ts';
 import type { Clock, FenceStore } from '../../scheduler/ports.ts';
 import type { RunningTrigger, TriggerDeps } from '../../scheduler/trigger-source.ts';
-import type { WebhookRoutes } from '../../scheduler/webhook-routes.ts';
 import { CronSchedule } from '../../triggers/cron-schedule.ts';
 import { createCronTrigger, cronTrigger } from '../../triggers/cron.ts';
 import { backoffDelay, retry } from '../../triggers/retry.ts';
 import { FakeClock, settle } from '../support/fake-clock.ts';
+import { triggerDeps } from '../support/trigger-deps.ts';
 
 /** Let pending promise chains (fence claims, invocations) run. */
 
@@ -64,22 +62,17 @@ async function startCron(
   const logs: Harness['logs'] = [];
   const parsed = cronTriggerSchema.parse({ type: 'cron', ...spec });
   const manifest = parseManifest({ name: 'job', triggers: [parsed], retry: opts.retry ?? { maxAttempts: 1 } });
-  const deps: TriggerDeps = {
+  const deps: TriggerDeps = triggerDeps({
     invoker: invoker as unknown as Invoker,
-    eventLog: {} as EventLog,
     fences,
     clock,
-    webhooks: {} as WebhookRoutes,
-    secret: () => undefined,
     log: {
       info: (obj, msg) => logs.push({ level: 'info', obj, msg }),
       warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
       error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
     },
     metrics: { triggerEvent: (_fn, _type, outcome, count = 1) => events.push({ outcome, count }), scaleDecision: () => undefined },
-    sandbox: { reserve: () => undefined },
-    scales: new ScaleRegistry(),
-  };
+  });
   const plugin = createCronTrigger({ random: () => 0.5 });
   const trigger = await plugin.start({ fn: 'job', manifest, index: 0, spec: parsed, deps });
   await settle();
