@@ -41,6 +41,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import type { InvocationResult, InvokeInput } from '../scheduler/invoker.ts';
+import { JsonText } from '../scheduler/json-text.ts';
 import { provisionServices } from '../scripts/services/provision.ts';
 import { cpuBetween, cpuSample, deploy, localBrokerPid, startBenchRuntime, undeploy, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
 import { fmt, median, sleep, summarize, table, type Summary } from './lib/stats.ts';
@@ -71,7 +72,8 @@ interface PathMarks {
 const marks = (): PathMarks => ({ start: new Map(), emitted: new Map(), done: new Map() });
 
 function mark(into: Marks, value: unknown, at: number): void {
-  const v = value as { i?: unknown } | null;
+  // Series carry record values undecoded (scheduler/json-text.ts).
+  const v = (value instanceof JsonText ? value.parse() : value) as { i?: unknown } | null;
   if (v && typeof v.i === 'number' && !into.has(v.i)) into.set(v.i, at);
 }
 

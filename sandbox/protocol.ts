@@ -29,10 +29,25 @@ export interface InvokeSpec {
   maxLogBytes: number;
 }
 
-/** Several invocations of one function, run in order on one instance in one round trip. */
+/**
+ * Several invocations of one function, run in order on one instance in one round trip. Two strings
+ * whatever the count, so neither side of the pipe and neither side of the isolate boundary walks
+ * the items: the sandbox process passes them through to the guest, and its outcomes back.
+ */
 export interface SeriesSpec {
-  items: { invocationId: string; correlationId: string; eventJson: string }[];
+  /** JSON array of the events. */
+  eventsJson: string;
+  /**
+   * JSON of SeriesMeta: per item [invocationId, correlationId, dataIsJsonText (0|1)], and the
+   * limits.
+   */
+  metaJson: string;
   /** Epoch ms: the whole series' deadline. */
+  deadline: number;
+}
+
+export interface SeriesMeta {
+  items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
@@ -48,10 +63,6 @@ export interface SeriesMessage extends SeriesSpec {
   instanceId: number;
   seriesId: string;
 }
-
-export type SeriesOutcome =
-  | { ok: true; resultJson: string; logs: LogEntry[] }
-  | { ok: false; error: ErrorData; logs: LogEntry[] };
 
 /** Several messages of one event-loop turn, sent as one (sandbox/coalescer.ts). */
 export type HostEnvelope = HostMessage | { t: 'batch'; msgs: HostMessage[] };
@@ -73,5 +84,6 @@ export type WorkerMessage =
   | { t: 'result'; invocationId: string; ok: true; resultJson: string; logs: LogEntry[]; durationMs: number }
   | { t: 'result'; invocationId: string; ok: false; error: ErrorData; logs: LogEntry[]; durationMs: number; lost: boolean }
   | { t: 'call'; instanceId: number; invocationId: string; callId: number; op: string; args: string }
-  | { t: 'seriesResult'; seriesId: string; outcomes: SeriesOutcome[]; lost: boolean; error?: ErrorData; durationMs: number }
+  /** outcomesJson: the guest's GuestOutcome[] as JSON ('[]' when lost). */
+  | { t: 'seriesResult'; seriesId: string; outcomesJson: string; lost: boolean; error?: ErrorData; durationMs: number }
   | { t: 'stats'; rid: number; rssBytes: number; instances: number; heapBytes: number };

@@ -11,7 +11,10 @@
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import { randomUUID } from 'node:crypto';
 import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesResult, StartKind } from '../scheduler/ports.ts';
+import type { GuestOutcome } from './guest/bootstrap.ts';
+import { toOutcome } from './outcome.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
+import type { SeriesMeta } from './protocol.ts';
 import type { SandboxProcess } from './sandbox-process.ts';
 
 export interface IsolateRunnerOptions extends Omit<ProcessPoolOptions, 'size'> {
@@ -134,22 +137,24 @@ export class IsolateRunner implements SandboxRunner {
     const { inst, start } = acquired;
     this.inFlight++;
     try {
+      const maxResultBytes = fn.manifest.limits.maxResultBytes;
+      const meta: SeriesMeta = { items: items.map((i) => [i.invocationId, i.correlationId, i.dataIsJsonText ? 1 : 0]), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
       const reply = await inst.proc.invokeSeries({
         instanceId: inst.id,
         seriesId: randomUUID(),
-        items,
+        eventsJson: `[${items.map((i) => i.eventJson).join(',')}]`,
+        metaJson: JSON.stringify(meta),
         deadline,
-        maxResultBytes: fn.manifest.limits.maxResultBytes,
-        maxLogBytes: fn.manifest.limits.maxLogBytes,
       });
       const durationMs = performance.now() - t0;
       this.release(inst, reply.lost);
       if (reply.lost) return { lost: true, outcomes: [], error: reply.error ?? { code: 'FAAS_INTERNAL', message: 'series lost' }, durationMs };
+      const guest = JSON.parse(reply.outcomesJson) as GuestOutcome[];
       // Per-invocation durations are not measured inside a series: each gets an equal share.
-      const each = durationMs / Math.max(1, reply.outcomes.length);
+      const each = durationMs / Math.max(1, guest.length);
       return {
         lost: false,
-        outcomes: reply.outcomes.map((o, i) => ({ ...o, start: i === 0 ? start : 'warm', durationMs: each })),
+        outcomes: guest.map((g, i) => ({ ...toOutcome((items[i] as SeriesItem).invocationId, g, maxResultBytes), start: i === 0 ? start : 'warm', durationMs: each })),
       };
     } finally {
       this.inFlight--;

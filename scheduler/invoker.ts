@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import type { EventLog, ProducedRecord } from './event-log.ts';
+import { JsonText } from './json-text.ts';
 import type { CallContext, InvocationScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
@@ -19,7 +20,7 @@ export interface HttpInfo {
 }
 
 export interface InvokeInput {
-  /** The event payload (any JSON value). */
+  /** The event payload (any JSON value, or JsonText: its encoded form, decoded in the sandbox). */
   data: unknown;
   http?: HttpInfo;
   /** Carried across hops; defaults to the invocation id. */
@@ -84,7 +85,9 @@ export class Invoker {
   }
 
   /** Run synchronously; handler failures come back in `error`, never thrown. */
-  async invoke(name: string, input: InvokeInput, invocationId: string = randomUUID()): Promise<InvocationResult> {
+  async invoke(name: string, given: InvokeInput, invocationId: string = randomUUID()): Promise<InvocationResult> {
+    // Only series parse JSON text in the guest; here it is decoded first (FAAS_RECORD_UNDECODABLE).
+    const input = given.data instanceof JsonText ? { ...given, data: given.data.parse() } : given;
     // A direct call made by an invocation already running is part of that work: it may still run
     // while the node drains, so the caller can finish.
     if (!this.deps.lifecycle.acceptingWork && !(input.chain !== undefined && this.deps.lifecycle.state === 'draining')) {
@@ -138,7 +141,7 @@ export class Invoker {
     const deadline = Date.now() + fn.manifest.limits.timeoutMs;
     const items = inputs.map((input) => {
       const invocationId = randomUUID();
-      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId) };
+      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId), dataIsJsonText: input.data instanceof JsonText };
     });
     const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(fn, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
@@ -149,8 +152,8 @@ export class Invoker {
         // then each item's state is committed in order. A failed publish fails the first item (the
         // caller runs them all again; re-published records keep their ids); a failed commit fails
         // its item, and the items after it are not reported (the caller runs them again).
-        const ok = series.outcomes.flatMap((outcome, i) => (outcome.ok ? [i] : []));
-        const outboxes = ok.map((i) => this.outbox(scopes[i] as Scope, name, inputs[i] ?? { data: null }, items[i] as { invocationId: string; correlationId: string }));
+        const emitted = series.outcomes.flatMap((outcome, i) => (outcome.ok && (scopes[i] as Scope).emits.length > 0 ? [i] : []));
+        const outboxes = emitted.map((i) => this.outbox(scopes[i] as Scope, name, inputs[i] ?? { data: null }, items[i] as { invocationId: string; correlationId: string }));
         const failedPublish = await this.publish(outboxes);
         for (const [i, outcome] of series.outcomes.entries()) {
           if (!outcome.ok) continue;
@@ -166,11 +169,11 @@ export class Invoker {
       for (const item of items) this.deps.scopes.close(item.invocationId);
     }
     if (series.lost) return { results: [], lost: FaasError.fromData(series.error) };
+    this.deps.metrics.recordSeries(name, series.outcomes);
     const logs: LogEntry[] = [];
     const hops: TraceHop[] = [];
     const results = series.outcomes.map((outcome, i): InvocationResult => {
       const { invocationId, correlationId } = items[i] as { invocationId: string; correlationId: string };
-      this.deps.metrics.recordInvocation(name, outcome.start, outcome.durationMs, outcome.ok ? undefined : outcome.error.code);
       logs.push(...outcome.logs);
       if (!outcome.ok) logs.push(failureLine(invocationId, outcome.error));
       const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
@@ -236,17 +239,22 @@ export class Invoker {
   }
 }
 
-/** The CloudEvents-style envelope the handler receives, as JSON. */
+/**
+ * The CloudEvents-style envelope the handler receives, as JSON. JSON text data (JsonText) is
+ * written as a JSON string after the other attributes (JSON.stringify's toJSON path costs twice
+ * as much), for the guest to parse.
+ */
 function eventJson(name: string, input: InvokeInput, invocationId: string): string {
-  return JSON.stringify({
+  const envelope = {
     ...input.extensions,
     id: input.eventId ?? invocationId,
     source: input.source ?? `/v1/functions/${name}/invoke`,
     type: input.type ?? 'faas.invoke',
     time: input.time ?? new Date().toISOString(),
-    data: input.data ?? null,
     ...(input.http ? { http: input.http } : {}),
-  });
+  };
+  if (input.data instanceof JsonText) return `${JSON.stringify(envelope).slice(0, -1)},"data":${JSON.stringify(input.data.text)}}`;
+  return JSON.stringify({ ...envelope, data: input.data ?? null });
 }
 
 function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {

@@ -3,7 +3,7 @@
  * describe the sandbox are collected from the runner at scrape time.
  */
 import client from 'prom-client';
-import type { SandboxRunner, StartKind } from './ports.ts';
+import type { SandboxOutcome, SandboxRunner, StartKind } from './ports.ts';
 import type { ScaleRegistry } from './scale-registry.ts';
 import type { TriggerMetrics } from './trigger-source.ts';
 
@@ -79,6 +79,24 @@ export class Metrics implements TriggerMetrics {
 
   scaleDecision(fn: string, direction: 'wake' | 'up' | 'down' | 'zero'): void {
     this.scaleDecisions.inc({ function: fn, direction });
+  }
+
+  /**
+   * A series' invocations (one share of the series' time each): recordInvocation for each, with
+   * the successes of one start kind counted in one update (a series can be hundreds of records).
+   */
+  recordSeries(fn: string, outcomes: readonly SandboxOutcome[]): void {
+    let warmOk = 0;
+    const warm = this.duration.labels(fn, 'warm');
+    for (const o of outcomes) {
+      if (!o.ok || o.start === 'cold') {
+        this.recordInvocation(fn, o.start, o.durationMs, o.ok ? undefined : o.error.code);
+        continue;
+      }
+      warmOk++;
+      warm.observe(o.durationMs / 1000);
+    }
+    if (warmOk > 0) this.invocations.inc({ function: fn, outcome: 'success', start: 'warm' }, warmOk);
   }
 
   recordInvocation(fn: string, start: StartKind, durationMs: number, errorCode?: string): void {

@@ -89,6 +89,8 @@ export interface SeriesItem {
   eventJson: string;
   invocationId: string;
   correlationId: string;
+  /** The event's `data` is JSON text, as a string, for the guest to parse (scheduler/json-text.ts). */
+  dataIsJsonText?: boolean;
 }
 
 /**

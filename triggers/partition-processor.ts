@@ -18,7 +18,7 @@ import type { BatchControl, LogRecord, PartitionBatch } from '../scheduler/event
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { TriggerDeps } from '../scheduler/trigger-source.ts';
 import { backoffDelay, retry, sleep, type RetryPolicy } from './retry.ts';
-import { batchEvent, deadLetterRecord, decodeValue, recordEvent } from './topic-records.ts';
+import { batchEvent, deadLetterRecord, decodeValue, decodeValueDeferred, recordEvent } from './topic-records.ts';
 
 export interface ProcessorOptions {
   fn: string;
@@ -42,7 +42,14 @@ class Stopped extends Error {}
 
 const HEARTBEAT_MS = 2000;
 /** Most records sent to the sandbox in one series. */
-const SERIES_MAX = 64;
+const SERIES_MAX = 256;
+/**
+ * A series is sized to take about this long at the handler's observed pace, so a slow handler's
+ * series stays far inside its deadline (the series shares one) and a lost series costs little.
+ */
+const SERIES_BUDGET_MS = 250;
+/** The first series of a partition, before the handler's pace is known. */
+const SERIES_START = 16;
 const INTERIM_COMMIT_MS = 1000;
 /** After a series, commit if the last commit is older than this (each commit costs the broker). */
 const SERIES_COMMIT_MS = 100;
@@ -51,8 +58,11 @@ export class PartitionProcessor {
   readonly stats = { processed: 0, retried: 0, deadLettered: 0, dropped: 0 };
   private readonly o: ProcessorOptions;
   private readonly firstSeen = new Map<string, number>();
-  /** Current series size: halves after a series timed out, grows back by one per good series. */
-  private seriesMax = SERIES_MAX;
+  /**
+   * Current series size: SERIES_START, then what fits SERIES_BUDGET_MS at the observed time per
+   * record (growing at most twofold per series) up to SERIES_MAX; halved after a series timed out.
+   */
+  private seriesMax = SERIES_START;
 
   constructor(options: ProcessorOptions) {
     this.o = options;
@@ -188,7 +198,7 @@ export class PartitionProcessor {
         this.stats.processed += done;
         this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', done);
       }
-      this.seriesMax = series.lost?.code === 'FAAS_TIMEOUT' ? Math.max(1, this.seriesMax >> 1) : Math.min(SERIES_MAX, this.seriesMax + 1);
+      this.seriesMax = series.lost?.code === 'FAAS_TIMEOUT' ? Math.max(1, this.seriesMax >> 1) : nextSeriesSize(this.seriesMax, series.results);
       i += done;
       if (done === chunk.length) continue;
       // The record that failed in the series (or the first of a lost one) takes the single path.
@@ -201,9 +211,12 @@ export class PartitionProcessor {
     }
   }
 
-  /** The event of a record, or undefined when it does not decode (the single path handles it). */
+  /**
+   * The event of a record in a series, or undefined when it does not decode (the single path
+   * handles it). With the default envelope, a JSON value is left for the guest to parse.
+   */
   private eventOf(record: LogRecord): InvokeInput | undefined {
-    const decoded = decodeValue(record, this.o.spec.encoding);
+    const decoded = this.o.toEvent === undefined ? decodeValueDeferred(record, this.o.spec.encoding) : decodeValue(record, this.o.spec.encoding);
     if (!decoded.ok) return undefined;
     try {
       return this.fenced(record, (this.o.toEvent ?? recordEvent)(record, decoded.value));
@@ -214,7 +227,9 @@ export class PartitionProcessor {
 
   /** Effectively-once state: the record's coordinates fence its state writes. */
   private fenced(record: LogRecord, event: InvokeInput): InvokeInput {
-    return this.o.group === undefined ? event : { ...event, fence: `${this.o.group}/${record.topic}/${record.partition}/${record.offset}` };
+    // The event was just built for this record: set the fence on it rather than copy it.
+    if (this.o.group !== undefined) event.fence = `${this.o.group}/${record.topic}/${record.partition}/${record.offset}`;
+    return event;
   }
 
   /**
@@ -314,4 +329,11 @@ export class PartitionProcessor {
   private type(): 'topic' | 'webhook' | 'lag' {
     return this.o.triggerType ?? 'topic';
   }
+}
+
+/** The next series size after a series that ran: see PartitionProcessor.seriesMax. */
+export function nextSeriesSize(current: number, results: readonly { durationMs: number }[]): number {
+  const ms = results.reduce((sum, r) => sum + r.durationMs, 0);
+  const fits = ms > 0 && results.length > 0 ? Math.floor(SERIES_BUDGET_MS / (ms / results.length)) : SERIES_MAX;
+  return Math.max(1, Math.min(SERIES_MAX, current * 2, fits));
 }

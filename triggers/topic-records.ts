@@ -3,7 +3,9 @@
  * CloudEvents-style envelope, and the dead-letter record. A value that does not decode is a failed
  * record (FAAS_RECORD_UNDECODABLE, not retried), never a crash.
  */
+import { isUtf8 } from 'node:buffer';
 import { FaasError } from '../core/errors.ts';
+import { JsonText } from '../scheduler/json-text.ts';
 import type { KafkaInfo } from '../sdk/index.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { LogRecord, ProducedRecord } from '../scheduler/event-log.ts';
@@ -19,19 +21,27 @@ export function decodeValue(record: LogRecord, encoding: Encoding): Decoded {
   const raw = record.value;
   if (raw === null) return { ok: true, value: null };
   if (encoding === 'bytes') return { ok: true, value: raw.toString('base64') };
-  const text = new TextDecoder('utf-8', { fatal: true });
-  let str: string;
-  try {
-    str = text.decode(raw);
-  } catch {
+  if (!isUtf8(raw)) {
     return { ok: false, error: new FaasError('FAAS_RECORD_UNDECODABLE', `record ${where(record)} is not valid UTF-8 (encoding "${encoding}"; use "bytes" for binary values)`) };
   }
+  const str = raw.toString('utf8');
   if (encoding === 'string') return { ok: true, value: str };
   try {
     return { ok: true, value: JSON.parse(str) as unknown };
   } catch (err) {
     return { ok: false, error: new FaasError('FAAS_RECORD_UNDECODABLE', `record ${where(record)} is not valid JSON: ${(err as Error).message}`) };
   }
+}
+
+/**
+ * As decodeValue, but a JSON value stays text (JsonText) for the sandbox to parse: the series path,
+ * where the host only forwards records. A value that is not JSON then fails in the guest, before
+ * its handler, and the record takes the single path, which dead-letters it.
+ */
+export function decodeValueDeferred(record: LogRecord, encoding: Encoding): Decoded {
+  const raw = record.value;
+  if (encoding !== 'json' || raw === null || !isUtf8(raw)) return decodeValue(record, encoding);
+  return { ok: true, value: new JsonText(raw.toString('utf8')) };
 }
 
 export function recordInfo(record: LogRecord): RecordInfo {

@@ -6,7 +6,7 @@
  * patches JSON or Array.prototype breaks only itself. Only strings and plain copies cross.
  *
  * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)`,
- * `invokeSeries(eventsJson, metaJson)` (several events, one round trip), `resolveCall(id, ok,
+ * `invokeSeries(eventsJson, metaJson)` (several events, one round trip, outcomes as one JSON text), `resolveCall(id, ok,
  * payload)` and `fireTimer(id)`. Guest → host, fire-and-forget ivm.Callbacks: `timerHost(id, ms)`
  * and `callHost(id, invocationId, op, argsJson)` (ctx.state, ctx.emit, ctx.invoke). Console output is buffered
  * per invocation and returned with the outcome, so it is ordered and costs no host call per line.
@@ -27,8 +27,9 @@ interface GuestMeta {
   maxLogBytes: number;
 }
 
+/** sandbox/protocol.ts SeriesMeta (repeated: this file is compiled alone, for the isolate). */
 interface SeriesMeta {
-  items: { invocationId: string; correlationId: string }[];
+  items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
@@ -288,19 +289,30 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
 
     /**
      * Several events in order on this instance, one handler call each, stopping after the first
-     * failure (its record must be retried before the ones after it). One host round trip for all.
+     * failure (its record must be retried before the ones after it). One host round trip for all;
+     * the outcomes go back as one JSON text. An item whose `data` is JSON text has it parsed here;
+     * text that does not parse is that item's failure, and its handler is not called.
      */
-    async invokeSeries(eventsJson: string, metaJson: string): Promise<GuestOutcome[]> {
-      const events = parse(eventsJson) as unknown[];
+    async invokeSeries(eventsJson: string, metaJson: string): Promise<string> {
+      const events = parse(eventsJson) as { data?: unknown }[];
       const meta = parse(metaJson) as SeriesMeta;
       const out: GuestOutcome[] = [];
       for (let i = 0; i < events.length; i++) {
-        const item = meta.items[i] as { invocationId: string; correlationId: string };
-        const outcome = await runOne(events[i], { ...item, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
+        const [invocationId, correlationId, dataIsJsonText] = meta.items[i] as SeriesMeta['items'][number];
+        const event = events[i] as { data?: unknown };
+        if (dataIsJsonText === 1) {
+          try {
+            event.data = parse(event.data as string);
+          } catch (err) {
+            out[out.length] = ['err', errorJson('FAAS_RECORD_UNDECODABLE', err), '[]'];
+            break;
+          }
+        }
+        const outcome = await runOne(event, { invocationId, correlationId, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
         out[out.length] = outcome;
         if (outcome[0] === 'err') break;
       }
-      return out;
+      return stringify(out);
     },
   };
 }

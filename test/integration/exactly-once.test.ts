@@ -51,7 +51,7 @@ describe('exactly-once effects across a crash', () => {
     const N = 200;
     const PARTITIONS = 4;
     const MAX_INSTANCES = 4;
-    const SERIES_MAX = 64; // records of one partition run in one sandbox round trip (triggers/partition-processor.ts)
+    const SERIES_MAX = 256; // most records of one partition in one sandbox round trip (triggers/partition-processor.ts)
     const env = {
       REDIS_URL: testRedisUrl(),
       KAFKA_BROKERS: testKafkaBrokers().join(','),
@@ -79,7 +79,7 @@ describe('exactly-once effects across a crash', () => {
     // Triggered by a record: count it and emit one record. Invoked directly (no event.kafka): the count.
     const source = `export default async (e, ctx) => {
       if (!e.kafka) return ctx.state.get('count');
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
       await ctx.state.incr('count');
       await ctx.emit('${output}', { n: e.data.n }, { key: String(e.data.n) });
       return null;
@@ -94,20 +94,25 @@ describe('exactly-once effects across a crash', () => {
 
     // Kill inside the window the test is about: records whose state is committed while their
     // offsets are not. A series' item states commit one by one after it returns, its offsets only
-    // after the last: a count that no combination of settled series adds up to means some series is
-    // still committing its states, and its offsets cannot have been committed yet. (Waiting for
-    // count >= N / 2 alone sometimes landed on a boundary, where the two agree.)
-    const sizes = [...Array(PARTITIONS).keys()].map((p) => positions.filter((x) => x.partition === p).length);
-    let boundaries = new Set([0]);
-    for (const size of sizes) {
-      const points = [0];
-      for (let done = SERIES_MAX; done < size; done += SERIES_MAX) points.push(done);
-      points.push(size);
-      boundaries = new Set([...boundaries].flatMap((b) => points.map((pt) => b + pt)));
-    }
+    // after the last, so the window lasts a few milliseconds per series: a check followed by a kill
+    // sometimes landed where the two agree. So the counter is polled until it moves (a series is
+    // committing its states right now), then the node is frozen (SIGSTOP), the requests it had
+    // already sent are let land, and the window is checked on what the frozen node can no longer
+    // change: if the counter is ahead of the committed offsets it is killed, else resumed.
+    const committedNow = async () => total(await (log as KafkaEventLog).offsets(group, input), (p) => p.committed ?? p.start);
+    let seen = -1;
     await eventually(async () => {
       const c = await count();
-      return c >= N / 4 && c < N && !boundaries.has(c) ? true : undefined;
+      const moving = seen >= 0 && c !== seen;
+      seen = c;
+      if (!moving || c < N / 4 || c >= N) return undefined;
+      node.proc.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 300));
+      const frozen = await count();
+      if (frozen < N && frozen > (await committedNow())) return true;
+      node.proc.kill('SIGCONT');
+      seen = -1;
+      return undefined;
     }, 60_000, 1);
     node.proc.kill('SIGKILL');
     await exited;
@@ -156,7 +161,7 @@ describe('exactly-once effects across a crash', () => {
     // once by the survivor (the only member after the kill: no further rebalance). Those whose state
     // it committed are all redelivered (countAtKill - committedAtKill); beyond them, the records of
     // the series it was settling: a series' emits are published together (one produce per topic)
-    // before its items' state commits, so at most one series (≤ 64 records) per partition it was
+    // before its items' state commits, so at most one series (≤ SERIES_MAX records) per partition it was
     // running had emitted without reaching its state commit.
     const duplicates = published - N;
     expect(Math.max(...[...byId.values()].map((r) => r.copies))).toBeLessThanOrEqual(2);

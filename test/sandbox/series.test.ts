@@ -43,6 +43,23 @@ describe('invokeSeries', () => {
     expect(out.outcomes.flatMap((o) => o.logs.map((l) => l.message))).toEqual(['ran a']);
   });
 
+  it('parses JSON text data in the guest; text that is not JSON fails its item before the handler, and cannot add attributes', async () => {
+    const f = await fn("export default (e) => { console.log('ran ' + JSON.stringify(e.data)); return { data: e.data, id: e.id, extra: e.extra ?? null }; }");
+    const raw = (texts: string[]): SeriesItem[] =>
+      texts.map((t, i) => ({ invocationId: `raw-${i}`, correlationId: 'c', eventJson: JSON.stringify({ id: `ev-${i}`, data: t }), dataIsJsonText: true }));
+    const good = await runner.invokeSeries(f, raw(['{"n":1}', '[2]', '"three"']), Date.now() + 5000);
+    expect(good.outcomes.map((o) => (o.ok ? JSON.parse(o.resultJson) : o.error))).toEqual([
+      { data: { n: 1 }, id: 'ev-0', extra: null },
+      { data: [2], id: 'ev-1', extra: null },
+      { data: 'three', id: 'ev-2', extra: null },
+    ]);
+    // A value shaped to close the data attribute and add or override others is just invalid JSON.
+    const bad = await runner.invokeSeries(f, raw(['{"n":1}', '1,"id":"forged","extra":true', '{"n":3}']), Date.now() + 5000);
+    expect(bad.outcomes).toHaveLength(2);
+    expect(bad.outcomes[1]).toMatchObject({ ok: false, error: { code: 'FAAS_RECORD_UNDECODABLE' }, logs: [] });
+    expect(bad.outcomes.flatMap((o) => o.logs.map((l) => l.message))).toEqual(['ran {"n":1}']);
+  });
+
   it('a series past its deadline is lost as a whole, and the instance is destroyed', async () => {
     const f = await fn("export default async (e) => { if (e.data === 'hang') await new Promise(() => {}); return e.data; }");
     const out = await runner.invokeSeries(f, items(['x', 'hang', 'y']), Date.now() + 300);
