@@ -22,6 +22,7 @@ import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import type { EventLog, SubscribeOptions } from '../scheduler/event-log.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import { provisionServices } from '../scripts/services/provision.ts';
+import { FloorSandboxes } from './lib/floor.ts';
 import { counter, cpuBetween, cpuSample, deploy, localBrokerPid, startBenchRuntime, undeploy, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
 import { bar, fmt, formatBar, median, sleep, summarize, table, type Bar, type Summary } from './lib/stats.ts';
 
@@ -121,7 +122,7 @@ function installProbes(log: EventLog): Map<string, Probe> {
 // 1. Throughput
 
 interface RunResult {
-  path: string;
+  path: Path;
   records: number;
   /** From subscribe to fully committed. */
   seconds: number;
@@ -134,7 +135,13 @@ interface RunResult {
   cpu: CpuUse;
 }
 
-type Path = 'baseline' | 'ours' | 'ours-batch';
+type Path = 'baseline' | 'floor' | 'ours' | 'ours-batch';
+const LABEL: Record<Path, string> = {
+  baseline: 'baseline: bare kafkajs eachBatch',
+  floor: 'floor: eachBatch + IPC + isolate, no runtime',
+  ours: 'ours: topic trigger, record mode',
+  'ours-batch': 'info: ours, batch mode (batchSize 100)',
+};
 
 async function throughputRounds(rt: BenchRuntime, client: KafkaClient, probes: Map<string, Probe>, records: number, rounds: number) {
   const topic = `bench-topic-${rand()}`;
@@ -148,66 +155,86 @@ async function throughputRounds(rt: BenchRuntime, client: KafkaClient, probes: M
   const warmEnds = await client.ends(warmTopic);
 
   const once = async (path: Path, t: string, e: Map<number, string>, n: number): Promise<RunResult> => {
-    const pids = { sandbox: rt.runner.stats().processes.map((p) => p.pid), broker: broker === undefined ? [] : [broker] };
+    const pids = { sandbox: path === 'floor' ? floor.pids : rt.runner.stats().processes.map((p) => p.pid), broker: broker === undefined ? [] : [broker] };
     const before = cpuSample(pids);
-    const r = path === 'baseline' ? await baselineRun(client, t, e) : await oursRun(rt, client, probes, t, e, path === 'ours-batch');
+    const r = path === 'baseline' || path === 'floor' ? await baselineRun(client, t, e, path === 'floor' ? floor : undefined) : await oursRun(rt, client, probes, t, e, path === 'ours-batch');
     const cpu = cpuBetween(before, cpuSample(pids));
     const secs = r.seconds;
     return { path, records: n, seconds: secs, recordsPerS: n / secs, steadyRecordsPerS: n / (secs - r.joinMs / 1000), joinMs: r.joinMs, batches: r.batches, commits: r.commits, cpu };
   };
 
-  // Warm-up (not reported): JIT, connections, the function's first sandbox instances.
-  await once('baseline', warmTopic, warmEnds, WARMUP_RECORDS);
-  await once('ours', warmTopic, warmEnds, WARMUP_RECORDS);
+  const floor = await FloorSandboxes.start(rt.runner.stats().processes.length);
+  try {
+    // Warm-up (not reported): JIT, connections, the function's first sandbox instances.
+    await once('baseline', warmTopic, warmEnds, WARMUP_RECORDS);
+    await once('floor', warmTopic, warmEnds, WARMUP_RECORDS);
+    await once('ours', warmTopic, warmEnds, WARMUP_RECORDS);
 
-  const runs: RunResult[] = [];
-  for (let r = 0; r < rounds; r++) {
-    for (const path of ['baseline', 'ours'] as const) {
-      const res = await once(path, topic, ends, records);
-      runs.push(res);
-      console.error(`  round ${r + 1} ${path}: ${fmt(res.recordsPerS)} records/s (${fmt(res.seconds)} s)`);
+    const runs: RunResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const path of ['baseline', 'floor', 'ours'] as const) {
+        const res = await once(path, topic, ends, records);
+        runs.push(res);
+        console.error(`  round ${r + 1} ${path}: ${fmt(res.recordsPerS)} records/s (${fmt(res.seconds)} s)`);
+      }
     }
-  }
-  // For information: batch mode (one invocation per up to 100 records), one run.
-  const batch = await once('ours-batch', topic, ends, records);
-  const medianOf = (p: Path) => median(runs.filter((x) => x.path === p).map((x) => x.recordsPerS));
-  const medianSteady = (p: Path) => median(runs.filter((x) => x.path === p).map((x) => x.steadyRecordsPerS));
-  const ratio = medianOf('ours') / medianOf('baseline');
-  const ratios = Array.from({ length: rounds }, (_, i) => (runs[2 * i + 1] as RunResult).recordsPerS / (runs[2 * i] as RunResult).recordsPerS);
+    // For information: batch mode (one invocation per up to 100 records), one run.
+    const batch = await once('ours-batch', topic, ends, records);
+    const medianOf = (p: Path) => median(runs.filter((x) => x.path === p).map((x) => x.recordsPerS));
+    const medianSteady = (p: Path) => median(runs.filter((x) => x.path === p).map((x) => x.steadyRecordsPerS));
+    const ratio = medianOf('ours') / medianOf('baseline');
+    const perRound = (p: Path) => Array.from({ length: rounds }, (_, i) => (runs.find((x, j) => x.path === p && Math.floor(j / 3) === i) as RunResult).recordsPerS / (runs[3 * i] as RunResult).recordsPerS);
+    const ratios = perRound('ours');
+    const floorRatio = medianOf('floor') / medianOf('baseline');
 
-  console.log(`1. throughput: ${records} records, ${PARTITIONS} partitions, fresh group per run, ${rounds} alternated runs each; records/s from subscribe to fully committed`);
-  const row = (x: RunResult, label: string) => [
-    label,
-    fmt(x.recordsPerS),
-    fmt(x.steadyRecordsPerS),
-    fmt(x.joinMs),
-    String(x.batches),
-    String(x.commits),
-    fmt((x.cpu.hostS * 1e6) / x.records),
-    fmt(((x.cpu.groupsS['sandbox'] ?? 0) * 1e6) / x.records),
-    broker === undefined ? '-' : fmt(((x.cpu.groupsS['broker'] ?? 0) * 1e6) / x.records),
-    fmt(x.cpu.machineBusyFraction * 100),
-  ];
-  console.log(table(
-    ['run', 'records/s', 'excl. join', 'join ms', 'batches', 'commits', 'CPU µs/record: host', 'sandboxes', 'broker', 'machine busy %'],
-    [...runs.map((x, i) => row(x, `${Math.floor(i / 2) + 1}. ${x.path === 'baseline' ? 'baseline: bare kafkajs eachBatch' : 'ours: topic trigger, record mode'}`)), row(batch, 'info: ours, batch mode (batchSize 100)')],
-  ));
-  console.log(`   median records/s: baseline ${fmt(medianOf('baseline'))}, ours ${fmt(medianOf('ours'))} → ${fmt(ratio)}× (per round: ${ratios.map((x) => fmt(x)).join(', ')}); excluding the group join: ${fmt(medianSteady('ours') / medianSteady('baseline'))}×`);
-  console.log(`   batch mode: ${fmt(batch.recordsPerS)} records/s = ${fmt(batch.recordsPerS / medianOf('baseline'))}× baseline (information)`);
-  return {
-    records,
-    rounds,
-    baselineRecordsPerS: medianOf('baseline'),
-    oursRecordsPerS: medianOf('ours'),
-    ratio,
-    ratioPerRound: ratios,
-    ratioExcludingJoin: medianSteady('ours') / medianSteady('baseline'),
-    batchModeRecordsPerS: batch.recordsPerS,
-    runs: [...runs, batch],
-  };
+    console.log(`1. throughput: ${records} records, ${PARTITIONS} partitions, fresh group per run, ${rounds} alternated runs each; records/s from subscribe to fully committed`);
+    const row = (x: RunResult, label: string) => [
+      label,
+      fmt(x.recordsPerS),
+      fmt(x.steadyRecordsPerS),
+      fmt(x.joinMs),
+      String(x.batches),
+      String(x.commits),
+      fmt((x.cpu.hostS * 1e6) / x.records),
+      fmt(((x.cpu.groupsS['sandbox'] ?? 0) * 1e6) / x.records),
+      broker === undefined ? '-' : fmt(((x.cpu.groupsS['broker'] ?? 0) * 1e6) / x.records),
+      fmt(x.cpu.machineBusyFraction * 100),
+    ];
+    console.log(table(
+      ['run', 'records/s', 'excl. join', 'join ms', 'batches', 'commits', 'CPU µs/record: host', 'sandboxes', 'broker', 'machine busy %'],
+      [...runs.map((x, i) => row(x, `${Math.floor(i / 3) + 1}. ${LABEL[x.path]}`)), row(batch, LABEL['ours-batch'])],
+    ));
+    console.log(`   median records/s: baseline ${fmt(medianOf('baseline'))}, ours ${fmt(medianOf('ours'))} → ${fmt(ratio)}× (per round: ${ratios.map((x) => fmt(x)).join(', ')}); excluding the group join: ${fmt(medianSteady('ours') / medianSteady('baseline'))}×`);
+    console.log(`   floor: ${fmt(medianOf('floor'))} records/s → ${fmt(floorRatio)}× baseline (per round: ${perRound('floor').map((x) => fmt(x)).join(', ')}): what isolates in supervised processes cost with nothing else`);
+    console.log(`   batch mode: ${fmt(batch.recordsPerS)} records/s = ${fmt(batch.recordsPerS / medianOf('baseline'))}× baseline (information)`);
+    return {
+      records,
+      rounds,
+      baselineRecordsPerS: medianOf('baseline'),
+      oursRecordsPerS: medianOf('ours'),
+      ratio,
+      ratioPerRound: ratios,
+      floorRecordsPerS: medianOf('floor'),
+      floorRatio,
+      ratioExcludingJoin: medianSteady('ours') / medianSteady('baseline'),
+      batchModeRecordsPerS: batch.recordsPerS,
+      runs: [...runs, batch],
+    };
+  } finally {
+    floor.stop();
+  }
 }
 
-async function baselineRun(client: KafkaClient, topic: string, ends: Map<number, string>) {
+/** A batch's values through the floor's sandboxes, in series of FLOOR_SERIES records, one after another. */
+const FLOOR_SERIES = 256;
+async function floorSeries(floor: FloorSandboxes, partition: number, messages: { value: Buffer | null }[]): Promise<void> {
+  for (let i = 0; i < messages.length; i += FLOOR_SERIES) {
+    await floor.call(partition, `[${messages.slice(i, i + FLOOR_SERIES).map((m) => m.value?.toString('utf8') ?? 'null').join(',')}]`);
+  }
+}
+
+/** The bare consumer; with `floor`, each batch's values also go through the floor's sandboxes first. */
+async function baselineRun(client: KafkaClient, topic: string, ends: Map<number, string>, floor?: FloorSandboxes) {
   const groupId = `bench-base-${rand()}`;
   const consumer = client.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
   let batches = 0;
@@ -221,6 +248,7 @@ async function baselineRun(client: KafkaClient, topic: string, ends: Map<number,
     eachBatch: async (payload) => {
       firstBatchAt ??= now();
       batches++;
+      if (floor !== undefined) await floorSeries(floor, payload.batch.partition, payload.batch.messages);
       for (const m of payload.batch.messages) payload.resolveOffset(m.offset);
       commits++;
       await payload.commitOffsetsIfNecessary();

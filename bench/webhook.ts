@@ -6,10 +6,14 @@
  * CONNECTIONS connections, POST of a small JSON body) runs in a child process. Runs alternate
  * (baseline, ours, baseline, ours), each after an unreported warm-up of that target.
  * - baseline: `fastify()` with one POST route returning `{ ok: true }`.
+ * - floor: a bare fastify route that runs the same handler in an isolate in a sandbox process
+ *   (bench/lib/floor.ts: one process hop and one isolate call per request, nothing else), lanes
+ *   round-robin over FLOOR_LANES isolates.
  * - ours: the runtime's gateway, a function with a sync webhook trigger whose handler returns
  *   `{ ok: true }` (no signature, no delivery-id header: the replay store is not touched).
  */
 import Fastify from 'fastify';
+import { FloorSandboxes } from './lib/floor.ts';
 import { httpLoad, type LoadResult } from './lib/load.ts';
 import { cpuBetween, cpuSample, deploy, startBenchRuntime, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
 import { bar, fmt, formatBar, median, table, type Bar } from './lib/stats.ts';
@@ -24,10 +28,13 @@ const PATH = 'bench/echo';
 const HANDLER = 'export default async () => ({ ok: true });';
 const BODY = JSON.stringify({ n: 1, kind: 'bench' });
 
+const FLOOR_LANES = 4;
+
 interface Run extends LoadResult {
-  path: 'baseline' | 'ours';
+  path: 'baseline' | 'floor' | 'ours';
   cpu: CpuUse;
 }
+const LABEL: Record<Run['path'], string> = { baseline: 'baseline: bare fastify route', floor: 'floor: fastify + IPC + isolate, no runtime', ours: 'ours: sync webhook → function' };
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
@@ -37,37 +44,51 @@ export async function run(args: string[]): Promise<void> {
   let rt: BenchRuntime | undefined;
   const bare = Fastify();
   bare.post(`/hooks/${PATH}`, async () => ({ ok: true }));
+  let floor: FloorSandboxes | undefined;
+  const floorRoute = Fastify();
+  let lane = 0;
+  floorRoute.post(`/hooks/${PATH}`, async (req, reply) => {
+    const results = await (floor as FloorSandboxes).call(lane++ % FLOOR_LANES, `[${JSON.stringify(req.body)}]`);
+    return reply.type('application/json').send(results.slice(1, -1));
+  });
   try {
     rt = await startBenchRuntime();
+    floor = await FloorSandboxes.start(rt.runner.stats().processes.length);
     await deploy(rt, 'bench-webhook', HANDLER, { triggers: [{ type: 'webhook', path: PATH, mode: 'sync' }] });
     const oursUrl = `${rt.url}/hooks/${PATH}`;
     const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}/hooks/${PATH}`;
+    const floorUrl = `${await floorRoute.listen({ host: '127.0.0.1', port: 0 })}/hooks/${PATH}`;
     await check(oursUrl);
     await check(bareUrl);
+    await check(floorUrl);
     const sandboxes = rt.runner.stats().processes.map((p) => p.pid);
+    const urls: Record<Run['path'], string> = { baseline: bareUrl, floor: floorUrl, ours: oursUrl };
     console.log(`webhook: node ${process.version}, ${navigator.hardwareConcurrency} cores, ${sandboxes.length} sandbox processes, autocannon ${CONNECTIONS} connections, ${seconds} s per run, POST ${BODY.length} B JSON\n`);
 
     const load = (url: string, s: number) => httpLoad({ url, connections: CONNECTIONS, seconds: s, method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
     const runs: Run[] = [];
     for (let r = 0; r < rounds; r++) {
-      for (const path of ['baseline', 'ours'] as const) {
-        const url = path === 'baseline' ? bareUrl : oursUrl;
+      for (const path of ['baseline', 'floor', 'ours'] as const) {
+        const url = urls[path];
+        const pids = { sandbox: path === 'floor' ? floor.pids : sandboxes };
         await load(url, WARMUP_SECONDS);
-        const before = cpuSample({ sandbox: sandboxes });
+        const before = cpuSample(pids);
         const res = await load(url, seconds);
-        runs.push({ ...res, path, cpu: cpuBetween(before, cpuSample({ sandbox: sandboxes })) });
+        runs.push({ ...res, path, cpu: cpuBetween(before, cpuSample(pids)) });
         console.error(`  round ${r + 1} ${path}: ${fmt(res.reqPerS)} req/s`);
       }
     }
     const of = (p: Run['path']) => runs.filter((x) => x.path === p);
     const medianOf = (p: Run['path']) => median(of(p).map((x) => x.reqPerS));
     const ratio = medianOf('ours') / medianOf('baseline');
-    const perRound = Array.from({ length: rounds }, (_, i) => (runs[2 * i + 1] as Run).reqPerS / (runs[2 * i] as Run).reqPerS);
+    const roundRatios = (p: Run['path']) => Array.from({ length: rounds }, (_, i) => (runs.find((x, j) => x.path === p && Math.floor(j / 3) === i) as Run).reqPerS / (runs[3 * i] as Run).reqPerS);
+    const perRound = roundRatios('ours');
+    const floorRatio = medianOf('floor') / medianOf('baseline');
     console.log(`requests/s and latency (ms, autocannon: whole ms), ${rounds} alternated runs each`);
     console.log(table(
       ['run', 'req/s', 'p50', 'p90', 'p99', 'max', 'non-2xx', 'errors', 'CPU µs/req: host', 'sandboxes', 'client'],
       runs.map((x, i) => [
-        `${Math.floor(i / 2) + 1}. ${x.path === 'baseline' ? 'baseline: bare fastify route' : 'ours: sync webhook → function'}`,
+        `${Math.floor(i / 3) + 1}. ${LABEL[x.path]}`,
         fmt(x.reqPerS),
         fmt(x.latencyMs.p50),
         fmt(x.latencyMs.p90),
@@ -81,6 +102,7 @@ export async function run(args: string[]): Promise<void> {
       ]),
     ));
     console.log(`   median req/s: baseline ${fmt(medianOf('baseline'))}, ours ${fmt(medianOf('ours'))} → ${fmt(ratio)}× (per round: ${perRound.map((x) => fmt(x)).join(', ')})`);
+    console.log(`   floor: ${fmt(medianOf('floor'))} req/s → ${fmt(floorRatio)}× baseline (per round: ${roundRatios('floor').map((x) => fmt(x)).join(', ')}): what an isolate in a supervised process costs per request with nothing else`);
     const failures = runs.reduce((a, x) => a + x.non2xx + x.errors, 0);
     if (failures > 0) console.log(`   WARNING: ${failures} non-2xx answers or errors`);
 
@@ -92,11 +114,13 @@ export async function run(args: string[]): Promise<void> {
     const lat = (p: Run['path']) => ({ p50: median(of(p).map((x) => x.latencyMs.p50)), p99: median(of(p).map((x) => x.latencyMs.p99)) });
     console.log(JSON.stringify({
       bench: 'webhook', node: process.version, cores: navigator.hardwareConcurrency, connections: CONNECTIONS, seconds: total,
-      baselineReqPerS: medianOf('baseline'), oursReqPerS: medianOf('ours'), ratio, ratioPerRound: perRound,
+      baselineReqPerS: medianOf('baseline'), oursReqPerS: medianOf('ours'), ratio, ratioPerRound: perRound, floorReqPerS: medianOf('floor'), floorRatio,
       latencyMs: { baseline: lat('baseline'), ours: lat('ours') }, runs, bars,
     }));
   } finally {
     await bare.close();
+    await floorRoute.close();
+    floor?.stop();
     await rt?.stop();
   }
 }
