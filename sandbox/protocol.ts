@@ -35,7 +35,7 @@ export interface InvokeSpec {
  * the items: the sandbox process passes them through to the guest, and its outcomes back.
  */
 export interface SeriesSpec {
-  /** JSON array of the events. */
+  /** JSON array of the events (or of records: SeriesMeta.records). */
   eventsJson: string;
   /**
    * JSON of SeriesMeta: per item [invocationId, correlationId, dataIsJsonText (0|1)], and the
@@ -48,6 +48,8 @@ export interface SeriesSpec {
 
 export interface SeriesMeta {
   items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
+  /** Set: the events are one partition's records as [offset, key, headers, timestamp, data], for the guest to build. */
+  records?: { topic: string; partition: number };
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;

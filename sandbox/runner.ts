@@ -10,7 +10,7 @@
  */
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import { randomUUID } from 'node:crypto';
-import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesResult, StartKind } from '../scheduler/ports.ts';
+import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesRecords, SeriesResult, StartKind } from '../scheduler/ports.ts';
 import type { GuestOutcome } from './guest/bootstrap.ts';
 import { toOutcome } from './outcome.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
@@ -125,7 +125,7 @@ export class IsolateRunner implements SandboxRunner {
     }
   }
 
-  async invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number): Promise<SeriesResult> {
+  async invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult> {
     const t0 = performance.now();
     let acquired: { inst: Instance; start: StartKind };
     try {
@@ -138,7 +138,13 @@ export class IsolateRunner implements SandboxRunner {
     this.inFlight++;
     try {
       const maxResultBytes = fn.manifest.limits.maxResultBytes;
-      const meta: SeriesMeta = { items: items.map((i) => [i.invocationId, i.correlationId, i.dataIsJsonText ? 1 : 0]), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
+      const meta: SeriesMeta = {
+        items: items.map((i) => [i.invocationId, i.correlationId, i.dataIsJsonText ? 1 : 0]),
+        ...(records !== undefined ? { records } : {}),
+        deadline,
+        maxResultBytes,
+        maxLogBytes: fn.manifest.limits.maxLogBytes,
+      };
       const reply = await inst.proc.invokeSeries({
         instanceId: inst.id,
         seriesId: randomUUID(),

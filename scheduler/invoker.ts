@@ -5,12 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
+import type { KafkaInfo } from '../sdk/index.ts';
 import type { EventLog, ProducedRecord } from './event-log.ts';
 import { JsonText } from './json-text.ts';
 import type { CallContext, InvocationScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
-import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, StartKind, TraceHop } from './ports.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesRecords, StartKind, TraceHop } from './ports.ts';
 
 export interface HttpInfo {
   method: string;
@@ -31,8 +32,13 @@ export interface InvokeInput {
   eventId?: string;
   /** When the event happened (ISO 8601). Default: now. */
   time?: string;
-  /** Trigger-specific attributes merged into the event, e.g. { kafka: {...} } or { schedule: {...} }. */
+  /** Trigger-specific attributes merged into the event, e.g. { schedule: {...} }. */
   extensions?: Record<string, unknown>;
+  /**
+   * A topic record's event (record mode): `event.kafka`, and the id, source, type and time derived
+   * from it (recordAttributes). A series of records carries only this: the guest builds the rest.
+   */
+  record?: KafkaInfo;
   /** A caller may shorten the deadline, never extend it beyond limits.timeoutMs. */
   timeoutMs?: number;
   /**
@@ -139,14 +145,16 @@ export class Invoker {
     }
     const fn = await this.resolve(name);
     const deadline = Date.now() + fn.manifest.limits.timeoutMs;
+    const at = seriesRecords(inputs);
     const items = inputs.map((input) => {
       const invocationId = randomUUID();
-      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: eventJson(name, input, invocationId), dataIsJsonText: input.data instanceof JsonText };
+      const json = at === undefined ? eventJson(name, input, invocationId) : recordJson(input);
+      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: json, dataIsJsonText: input.data instanceof JsonText };
     });
     const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(fn, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
-      series = await this.deps.runner.invokeSeries(fn, items, deadline);
+      series = await this.deps.runner.invokeSeries(fn, items, deadline, at);
       if (!series.lost) {
         // The emits of every successful item go out together (one produce per topic, in item order),
         // then each item's state is committed in order. A failed publish fails the first item (the
@@ -207,7 +215,7 @@ export class Invoker {
           ...r.headers,
           'faas-event-id': `${input.fence ?? ids.invocationId}#${i}`,
           'faas-correlation-id': ids.correlationId,
-          'faas-causation-id': input.eventId ?? ids.invocationId,
+          'faas-causation-id': attributes(fn, input, ids.invocationId).id,
           'faas-source-function': fn,
           'faas-source-invocation': ids.invocationId,
         },
@@ -247,14 +255,38 @@ export class Invoker {
 function eventJson(name: string, input: InvokeInput, invocationId: string): string {
   const envelope = {
     ...input.extensions,
-    id: input.eventId ?? invocationId,
-    source: input.source ?? `/v1/functions/${name}/invoke`,
-    type: input.type ?? 'faas.invoke',
-    time: input.time ?? new Date().toISOString(),
+    ...(input.record !== undefined ? { kafka: input.record } : {}),
+    ...attributes(name, input, invocationId),
     ...(input.http ? { http: input.http } : {}),
   };
   if (input.data instanceof JsonText) return `${JSON.stringify(envelope).slice(0, -1)},"data":${JSON.stringify(input.data.text)}}`;
   return JSON.stringify({ ...envelope, data: input.data ?? null });
+}
+
+/** The event's id, source, type and time: derived from its record, given, or the defaults. */
+function attributes(name: string, input: InvokeInput, invocationId: string): { id: string; source: string; type: string; time: string } {
+  const r = input.record;
+  // Mirrored by recordEvent in sandbox/guest/bootstrap.ts, which builds a series' record events.
+  if (r !== undefined) return { id: `${r.topic}/${r.partition}/${r.offset}`, source: `kafka://${r.topic}/${r.partition}`, type: 'faas.kafka.record', time: new Date(r.timestamp).toISOString() };
+  return { id: input.eventId ?? invocationId, source: input.source ?? `/v1/functions/${name}/invoke`, type: input.type ?? 'faas.invoke', time: input.time ?? new Date().toISOString() };
+}
+
+/** The topic and partition of a series whose events are all records of one partition, else undefined. */
+function seriesRecords(inputs: InvokeInput[]): SeriesRecords | undefined {
+  const first = inputs[0]?.record;
+  if (first === undefined) return undefined;
+  for (const input of inputs) {
+    const r = input.record;
+    if (r === undefined || r.topic !== first.topic || r.partition !== first.partition || input.extensions !== undefined || input.http !== undefined) return undefined;
+  }
+  return { topic: first.topic, partition: first.partition };
+}
+
+/** A record of such a series as the guest takes it: [offset, key, headers, timestamp, data]. */
+function recordJson(input: InvokeInput): string {
+  const r = input.record as KafkaInfo;
+  const head = JSON.stringify([r.offset, r.key, r.headers, r.timestamp]).slice(0, -1);
+  return `${head},${JSON.stringify(input.data instanceof JsonText ? input.data.text : (input.data ?? null))}]`;
 }
 
 function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {
@@ -286,8 +318,8 @@ function hop(r: Omit<InvocationResult, 'resultJson' | 'error'>, input: InvokeInp
     ...(input.parentInvocationId !== undefined ? { parentInvocationId: input.parentInvocationId } : {}),
     function: r.function,
     version: r.version,
-    source: input.source ?? `/v1/functions/${r.function}/invoke`,
-    type: input.type ?? 'faas.invoke',
+    source: attributes(r.function, input, r.invocationId).source,
+    type: attributes(r.function, input, r.invocationId).type,
     depth: (input.chain?.length ?? 0) + 1,
     start: r.start,
     durationMs: Math.round(r.durationMs * 1000) / 1000,

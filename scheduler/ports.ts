@@ -93,6 +93,12 @@ export interface SeriesItem {
   dataIsJsonText?: boolean;
 }
 
+/** A series of one partition's records: each item's eventJson is [offset, key, headers, timestamp, data]. */
+export interface SeriesRecords {
+  topic: string;
+  partition: number;
+}
+
 /**
  * The outcomes of a series, in order, up to and including the first failure. `lost`: the series
  * passed its deadline or its sandbox died, and nothing of it is known to have completed.
@@ -122,7 +128,7 @@ export interface SandboxRunner {
    * Run several invocations of `fn` in order on one instance, in one round trip to the sandbox,
    * stopping after the first failure (topic records: one handler call each, IPC amortised).
    */
-  invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number): Promise<SeriesResult>;
+  invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult>;
   /** A version became current: pre-warm minWarm instances and retire older versions' idle ones. */
   activate(fn: FunctionVersion): Promise<void>;
   /** A function was deleted: release all its instances once idle. */

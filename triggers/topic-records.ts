@@ -10,6 +10,9 @@ import type { KafkaInfo } from '../sdk/index.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
 import type { LogRecord, ProducedRecord } from '../scheduler/event-log.ts';
 
+/** The largest epoch ms a Date holds (ECMA-262): beyond it an event's time cannot be written. */
+const MAX_DATE_MS = 8.64e15;
+
 export type Encoding = 'json' | 'string' | 'bytes';
 
 /** The record metadata every topic-triggered event carries (event.kafka, and each item in batch mode). */
@@ -55,18 +58,20 @@ export function recordInfo(record: LogRecord): RecordInfo {
   };
 }
 
-/** The event of one record (record mode). Its id is stable across redeliveries. */
+/**
+ * The event of one record (record mode): the record's metadata, from which the invoker (or, in a
+ * series, the guest) derives the envelope; its id is stable across redeliveries.
+ */
 export function recordEvent(record: LogRecord, value: unknown): InvokeInput {
   const info = recordInfo(record);
+  if (!Number.isFinite(info.timestamp) || Math.abs(info.timestamp) > MAX_DATE_MS) {
+    throw new FaasError('FAAS_RECORD_UNDECODABLE', `record ${where(record)} has no valid timestamp (${record.timestamp})`);
+  }
   const correlationId = record.headers['faas-correlation-id'];
   const parent = record.headers['faas-source-invocation'];
   return {
     data: value,
-    eventId: `${record.topic}/${record.partition}/${record.offset}`,
-    source: `kafka://${record.topic}/${record.partition}`,
-    type: 'faas.kafka.record',
-    time: new Date(info.timestamp).toISOString(),
-    extensions: { kafka: info },
+    record: info,
     ...(correlationId ? { correlationId } : {}),
     ...(parent ? { parentInvocationId: parent } : {}),
   };

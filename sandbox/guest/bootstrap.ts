@@ -30,10 +30,14 @@ interface GuestMeta {
 /** sandbox/protocol.ts SeriesMeta (repeated: this file is compiled alone, for the isolate). */
 interface SeriesMeta {
   items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
+  records?: { topic: string; partition: number };
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
 }
+
+/** A record of a series of one partition's records (SeriesMeta.records). */
+type RecordTuple = [offset: string, key: string | null, headers: Record<string, string>, timestamp: number, data: unknown];
 
 /** [status, payload, logsJson]: status 'ok' → payload is the result JSON; 'err' → error JSON. */
 export type GuestOutcome = [status: 'ok' | 'err', payload: string, logsJson: string];
@@ -46,6 +50,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   const StringCtor = String;
   const ErrorCtor = Error;
   const mapCtor = Map;
+  const DateCtor = Date;
   const g = globalThis as Record<string, unknown>;
 
   let handler: Handler | undefined;
@@ -189,6 +194,22 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     return stringify({ code, name, message, stack });
   }
 
+  /**
+   * A record's event, as the host builds it for a single invocation (attributes() in
+   * scheduler/invoker.ts): event.kafka, then the id, source, type and time derived from it.
+   */
+  function recordEvent(at: { topic: string; partition: number }, [offset, key, headers, timestamp, data]: RecordTuple): { data?: unknown } {
+    const event = {
+      kafka: { topic: at.topic, partition: at.partition, offset, key, headers, timestamp },
+      id: `${at.topic}/${at.partition}/${offset}`,
+      source: `kafka://${at.topic}/${at.partition}`,
+      type: 'faas.kafka.record',
+      time: new DateCtor(timestamp).toISOString(),
+      data,
+    };
+    return event;
+  }
+
   function finish(status: 'ok' | 'err', payload: string): GuestOutcome {
     if (droppedLogs > 0) logs[logs.length] = [now(), 'warn', `[faas] ${droppedLogs} log line(s) dropped: over limits.maxLogBytes`];
     const out: GuestOutcome = [status, payload, stringify(logs)];
@@ -294,19 +315,19 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
      * text that does not parse is that item's failure, and its handler is not called.
      */
     async invokeSeries(eventsJson: string, metaJson: string): Promise<string> {
-      const events = parse(eventsJson) as { data?: unknown }[];
+      const events = parse(eventsJson) as unknown[];
       const meta = parse(metaJson) as SeriesMeta;
+      const at = meta.records;
       const out: GuestOutcome[] = [];
       for (let i = 0; i < events.length; i++) {
         const [invocationId, correlationId, dataIsJsonText] = meta.items[i] as SeriesMeta['items'][number];
-        const event = events[i] as { data?: unknown };
-        if (dataIsJsonText === 1) {
-          try {
-            event.data = parse(event.data as string);
-          } catch (err) {
-            out[out.length] = ['err', errorJson('FAAS_RECORD_UNDECODABLE', err), '[]'];
-            break;
-          }
+        let event: { data?: unknown };
+        try {
+          event = at === undefined ? (events[i] as { data?: unknown }) : recordEvent(at, events[i] as RecordTuple);
+          if (dataIsJsonText === 1) event.data = parse(event.data as string);
+        } catch (err) {
+          out[out.length] = ['err', errorJson('FAAS_RECORD_UNDECODABLE', err), '[]'];
+          break;
         }
         const outcome = await runOne(event, { invocationId, correlationId, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
         out[out.length] = outcome;
