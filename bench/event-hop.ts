@@ -125,10 +125,11 @@ async function hopRun(rt: BenchRuntime, kafka: KafkaSide, o: { rate: number; pha
   const invoker = rt.invoker;
   const invoke = invoker.invoke.bind(invoker);
   const invokeSeries = invoker.invokeSeries.bind(invoker);
-  const observe = (fn: string, inputs: InvokeInput[], at: 'start' | 'end', results: InvocationResult[] = []) => {
+  /** `results`: of single invocations (a failed one is not done); without it, every input is done. */
+  const observe = (fn: string, inputs: InvokeInput[], at: 'start' | 'end', results?: InvocationResult[]) => {
     const t = epochMs();
     inputs.forEach((input, i) => {
-      if (at === 'end' && (results[i] === undefined || results[i].error !== undefined)) return;
+      if (at === 'end' && results !== undefined && (results[i] === undefined || results[i].error !== undefined)) return;
       if (fn === A) mark(at === 'start' ? m.ours.start : m.ours.emitted, input.data, t);
       else if (fn === B && at === 'end') mark(m.ours.done, input.data, t);
     });
@@ -144,7 +145,7 @@ async function hopRun(rt: BenchRuntime, kafka: KafkaSide, o: { rate: number; pha
   invoker.invokeSeries = async (fn: string, inputs: InvokeInput[]) => {
     observe(fn, inputs, 'start');
     const r = await invokeSeries(fn, inputs);
-    observe(fn, inputs, 'end', r.results);
+    observe(fn, inputs.slice(0, r.done), 'end');
     if (fn === A) via.a.series += inputs.length;
     if (fn === B) via.b.series += inputs.length;
     return r;

@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import ivm from 'isolated-vm';
 import * as esbuild from 'esbuild';
 import type { ErrorData } from '../core/errors.ts';
+import type { LogEntry } from '../scheduler/ports.ts';
 import type { GuestOutcome } from './guest/bootstrap.ts';
-import { toOutcome, type InstanceOutcome } from './outcome.ts';
 import type { InvokeSpec, SeriesSpec } from './protocol.ts';
 
-export type { InstanceOutcome, InvokeSpec, SeriesSpec };
+export type { InvokeSpec, SeriesSpec };
 
 export interface InstanceSpec {
   name: string;
@@ -180,13 +180,13 @@ export class IsolateInstance {
 
   /**
    * Several invocations in order in one round trip, stopping after the first failure: the guest's
-   * outcomes as JSON (GuestOutcome[]), untouched. The series shares one deadline; when it passes (or
+   * outcome as JSON (GuestSeriesOutcome), untouched. The series shares one deadline; when it passes (or
    * the isolate dies) nothing of the series is known to have completed: `lost` is set and the caller
    * runs those events one by one.
    */
-  async invokeSeries(spec: SeriesSpec): Promise<{ outcomesJson: string; lost: false } | { lost: true; error: ErrorData }> {
+  async invokeSeries(spec: SeriesSpec): Promise<{ outcomeJson: string; lost: false } | { lost: true; error: ErrorData }> {
     const run = await this.guarded(spec.deadline, (timeout) => this.seriesRef.apply(undefined, [spec.eventsJson, spec.metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<string>);
-    return run.ok ? { outcomesJson: run.value, lost: false } : { lost: true, error: run.error };
+    return run.ok ? { outcomeJson: run.value, lost: false } : { lost: true, error: run.error };
   }
 
   /** Runs a call into the guest under the wall-clock deadline; an isolate whose call failed is destroyed. */
@@ -250,12 +250,33 @@ export class IsolateInstance {
   }
 }
 
+export type InstanceOutcome =
+  | { ok: true; resultJson: string; logs: LogEntry[] }
+  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
+
 export class InitError extends Error {
   readonly data: ErrorData;
   constructor(data: ErrorData) {
     super(data.message);
     this.data = data;
   }
+}
+
+/** A guest outcome as the host's: logs tagged with the invocation, the result's exact byte size checked. */
+function toOutcome(invocationId: string, [status, payload, logsJson]: GuestOutcome, maxResultBytes: number): InstanceOutcome {
+  const logs = toLogEntries(invocationId, logsJson);
+  if (status === 'err') return { ok: false, error: JSON.parse(payload) as ErrorData, logs, lost: false };
+  const bytes = Buffer.byteLength(payload);
+  if (bytes > maxResultBytes) {
+    return { ok: false, error: { code: 'FAAS_RESULT_TOO_LARGE', message: `result is ${bytes} bytes; limits.maxResultBytes is ${maxResultBytes}` }, logs, lost: false };
+  }
+  return { ok: true, resultJson: payload, logs };
+}
+
+function toLogEntries(invocationId: string, logsJson: string): LogEntry[] {
+  if (logsJson === '[]') return [];
+  const lines = JSON.parse(logsJson) as [number, LogEntry['level'], string][];
+  return lines.map(([ts, level, message]) => ({ ts, invocationId, level, message }));
 }
 
 // isolated-vm reports these conditions only through messages; they are matched here, at the

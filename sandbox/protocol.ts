@@ -32,7 +32,7 @@ export interface InvokeSpec {
 /**
  * Several invocations of one function, run in order on one instance in one round trip. Two strings
  * whatever the count, so neither side of the pipe and neither side of the isolate boundary walks
- * the items: the sandbox process passes them through to the guest, and its outcomes back.
+ * the items: the sandbox process passes them through to the guest, and its outcome back.
  */
 export interface SeriesSpec {
   /** JSON array of the events (or of records: SeriesMeta.records). */
@@ -86,6 +86,6 @@ export type WorkerMessage =
   | { t: 'result'; invocationId: string; ok: true; resultJson: string; logs: LogEntry[]; durationMs: number }
   | { t: 'result'; invocationId: string; ok: false; error: ErrorData; logs: LogEntry[]; durationMs: number; lost: boolean }
   | { t: 'call'; instanceId: number; invocationId: string; callId: number; op: string; args: string }
-  /** outcomesJson: the guest's GuestOutcome[] as JSON ('[]' when lost). */
-  | { t: 'seriesResult'; seriesId: string; outcomesJson: string; lost: boolean; error?: ErrorData; durationMs: number }
+  /** outcomeJson: the guest's GuestSeriesOutcome as JSON ('[]' when lost). */
+  | { t: 'seriesResult'; seriesId: string; outcomeJson: string; lost: boolean; error?: ErrorData; durationMs: number }
   | { t: 'stats'; rid: number; rssBytes: number; instances: number; heapBytes: number };

@@ -11,8 +11,7 @@
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import { randomUUID } from 'node:crypto';
 import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesRecords, SeriesResult, StartKind } from '../scheduler/ports.ts';
-import type { GuestOutcome } from './guest/bootstrap.ts';
-import { toOutcome } from './outcome.ts';
+import type { GuestSeriesOutcome } from './guest/bootstrap.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
 import type { SeriesMeta } from './protocol.ts';
 import type { SandboxProcess } from './sandbox-process.ts';
@@ -132,7 +131,7 @@ export class IsolateRunner implements SandboxRunner {
       if (this.closing) throw new FaasError('FAAS_SHUTTING_DOWN', 'the runtime is shutting down and takes no new invocations');
       acquired = await this.acquire(fn, deadline);
     } catch (err) {
-      return { lost: true, outcomes: [], error: toFaasError(err).toData(), durationMs: performance.now() - t0 };
+      return { lost: true, error: toFaasError(err).toData(), durationMs: performance.now() - t0 };
     }
     const { inst, start } = acquired;
     this.inFlight++;
@@ -154,14 +153,9 @@ export class IsolateRunner implements SandboxRunner {
       });
       const durationMs = performance.now() - t0;
       this.release(inst, reply.lost);
-      if (reply.lost) return { lost: true, outcomes: [], error: reply.error ?? { code: 'FAAS_INTERNAL', message: 'series lost' }, durationMs };
-      const guest = JSON.parse(reply.outcomesJson) as GuestOutcome[];
-      // Per-invocation durations are not measured inside a series: each gets an equal share.
-      const each = durationMs / Math.max(1, guest.length);
-      return {
-        lost: false,
-        outcomes: guest.map((g, i) => ({ ...toOutcome((items[i] as SeriesItem).invocationId, g, maxResultBytes), start: i === 0 ? start : 'warm', durationMs: each })),
-      };
+      if (reply.lost) return { lost: true, error: reply.error ?? { code: 'FAAS_INTERNAL', message: 'series lost' }, durationMs };
+      const [done, failure, logs] = JSON.parse(reply.outcomeJson) as GuestSeriesOutcome;
+      return { lost: false, done, ...(failure !== null ? { failure: JSON.parse(failure) as ErrorData } : {}), logs, start, durationMs };
     } finally {
       this.inFlight--;
       if (this.inFlight === 0) this.drained?.();

@@ -208,7 +208,7 @@ export class SandboxProcess extends EventEmitter<{ exit: [{ code: number | null;
     for (const [id, p] of this.series) {
       clearTimeout(p.watchdog);
       const error: ErrorData = this.watchdogKilled.has(id) ? { code: 'FAAS_TIMEOUT', message: 'the series passed its deadline and did not stop; its sandbox process was killed' } : crashed;
-      p.resolve({ t: 'seriesResult', seriesId: id, outcomesJson: '[]', lost: true, error, durationMs: performance.now() - p.startedAt });
+      p.resolve({ t: 'seriesResult', seriesId: id, outcomeJson: '[]', lost: true, error, durationMs: performance.now() - p.startedAt });
     }
     this.series.clear();
     for (const w of this.loads.values()) w.reject(crashed);

@@ -38,6 +38,14 @@ export interface CallContext {
   sharedStores?: readonly string[];
 }
 
+/** The scopes of a series' items (InvocationScopes.openLazy): only those that made a runtime call. */
+export interface LazyScopes {
+  get(item: number): Scope | undefined;
+  /** [item, scope] of the items that opened one, in item order. */
+  opened(): [number, Scope][];
+  close(): void;
+}
+
 /** A runtime call answered outside this module (ctx.invoke, ctx.invokeAsync): JSON text back. */
 export type ScopeOp = (scope: Scope, args: unknown[]) => Promise<string>;
 
@@ -61,6 +69,8 @@ export const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
 
 export class InvocationScopes {
   private readonly scopes = new Map<string, Scope>();
+  /** Series whose items' scopes open on their first runtime call (openLazy), by series id. */
+  private readonly lazy = new Map<string, { fn: string; count: number; open(item: number): Scope }>();
   private readonly store: StateStore;
   private readonly ops = new Map<string, ScopeOp>();
 
@@ -83,6 +93,32 @@ export class InvocationScopes {
     this.scopes.delete(invocationId);
   }
 
+  /**
+   * Scopes for the items of a series, whose invocation ids are `${seriesId}.${item}`: each opens on
+   * the item's first runtime call, so an item that makes none (most record handlers) costs no scope
+   * and no call context. `close` ends them all.
+   */
+  openLazy(fn: string, seriesId: string, count: number, ctxOf: (item: number) => CallContext): LazyScopes {
+    const opened = new Map<number, Scope>();
+    this.lazy.set(seriesId, {
+      fn,
+      count,
+      open: (item) => {
+        const scope = this.open(fn, ctxOf(item));
+        opened.set(item, scope);
+        return scope;
+      },
+    });
+    return {
+      get: (item) => opened.get(item),
+      opened: () => [...opened].sort((a, b) => a[0] - b[0]),
+      close: () => {
+        this.lazy.delete(seriesId);
+        for (const scope of opened.values()) this.scopes.delete(scope.ctx.invocationId);
+      },
+    };
+  }
+
   /** Apply the scope's writes (fenced when `fence` is given); a fence already there means done. */
   async commit(scope: Scope, fence?: string): Promise<void> {
     if (scope.writes.length === 0) return;
@@ -97,8 +133,20 @@ export class InvocationScopes {
     }
   };
 
+  /** The scope of a series item making its first runtime call (openLazy), for its own function only. */
+  private openPending(call: RuntimeCall): Scope | undefined {
+    const dot = call.invocationId.lastIndexOf('.');
+    const series = dot < 0 ? undefined : this.lazy.get(call.invocationId.slice(0, dot));
+    if (series === undefined || series.fn !== call.fn) return undefined;
+    const text = call.invocationId.slice(dot + 1);
+    const item = Number(text);
+    // Only the series' own items, written as the invoker writes them, get a scope.
+    if (!Number.isInteger(item) || item < 0 || item >= series.count || String(item) !== text) return undefined;
+    return series.open(item);
+  }
+
   private async dispatch(call: RuntimeCall): Promise<string> {
-    const scope = this.scopes.get(call.invocationId);
+    const scope = this.scopes.get(call.invocationId) ?? this.openPending(call);
     if (scope === undefined || scope.fn !== call.fn) {
       throw new FaasError('FAAS_STATE_INVALID', 'runtime calls are only answered while the invocation that makes them runs');
     }

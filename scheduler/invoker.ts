@@ -8,7 +8,7 @@ import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
 import type { KafkaInfo } from '../sdk/index.ts';
 import type { EventLog, ProducedRecord } from './event-log.ts';
 import { JsonText } from './json-text.ts';
-import type { CallContext, InvocationScopes, Scope } from './invocation-scope.ts';
+import type { CallContext, InvocationScopes, LazyScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesRecords, StartKind, TraceHop } from './ports.ts';
@@ -62,6 +62,17 @@ export interface InvocationResult {
   /** Handler result as JSON text, when ok. */
   resultJson?: string;
   error?: FaasError;
+}
+
+/** How a series went (Invoker.invokeSeries). */
+export interface SeriesOutcome {
+  /** The first `done` events succeeded (and were settled). */
+  done: number;
+  /** The event after them failed (the rest did not run). */
+  failure?: FaasError;
+  /** The whole series was lost: none is known to have completed. */
+  lost?: FaasError;
+  durationMs: number;
 }
 
 export interface InvokerDeps {
@@ -135,61 +146,80 @@ export class Invoker {
 
   /**
    * Several events of one function in order, in one sandbox round trip, stopping after the first
-   * failure: the results of those that ran (the last may be a failure). `lost` when the series
-   * passed its deadline (the function's timeout, for the whole series) or its sandbox died: then
-   * none is known to have completed, and the caller invokes them one by one.
+   * failure: how many succeeded (`done`, the first ones) and the failure of the one after them.
+   * `lost` when the series passed its deadline (the function's timeout, for the whole series) or
+   * its sandbox died: then none is known to have completed, and the caller invokes them one by one.
+   * Results are not kept: a series runs topic records, whose handlers answer nobody.
    */
-  async invokeSeries(name: string, inputs: InvokeInput[]): Promise<{ results: InvocationResult[]; lost?: FaasError }> {
+  async invokeSeries(name: string, inputs: InvokeInput[]): Promise<SeriesOutcome> {
     if (!this.deps.lifecycle.acceptingWork) {
       throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
     }
     const fn = await this.resolve(name);
     const deadline = Date.now() + fn.manifest.limits.timeoutMs;
     const at = seriesRecords(inputs);
-    const items = inputs.map((input) => {
-      const invocationId = randomUUID();
+    // Item ids derive from one series id: one random id, and one entry for the items' scopes.
+    const seriesId = randomUUID();
+    const items = inputs.map((input, i) => {
+      const invocationId = `${seriesId}.${i}`;
       const json = at === undefined ? eventJson(name, input, invocationId) : recordJson(input);
       return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: json, dataIsJsonText: input.data instanceof JsonText };
     });
-    const scopes = items.map((item, i) => this.deps.scopes.open(name, callContext(fn, inputs[i] ?? { data: null }, item.invocationId, item.correlationId, deadline)));
+    const inputOf = (i: number) => inputs[i] as InvokeInput;
+    const itemOf = (i: number) => items[i] as (typeof items)[number];
+    const scopes = this.deps.scopes.openLazy(name, seriesId, items.length, (i) => callContext(fn, inputOf(i), itemOf(i).invocationId, itemOf(i).correlationId, deadline));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
       series = await this.deps.runner.invokeSeries(fn, items, deadline, at);
       if (!series.lost) {
-        // The emits of every successful item go out together (one produce per topic, in item order),
-        // then each item's state is committed in order. A failed publish fails the first item (the
-        // caller runs them all again; re-published records keep their ids); a failed commit fails
-        // its item, and the items after it are not reported (the caller runs them again).
-        const emitted = series.outcomes.flatMap((outcome, i) => (outcome.ok && (scopes[i] as Scope).emits.length > 0 ? [i] : []));
-        const outboxes = emitted.map((i) => this.outbox(scopes[i] as Scope, name, inputs[i] ?? { data: null }, items[i] as { invocationId: string; correlationId: string }));
-        const failedPublish = await this.publish(outboxes);
-        for (const [i, outcome] of series.outcomes.entries()) {
-          if (!outcome.ok) continue;
-          const failed = failedPublish ?? (await this.commitState(scopes[i] as Scope, inputs[i]?.fence));
-          if (failed !== undefined) {
-            series.outcomes[i] = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
-            series.outcomes.length = i + 1;
-            break;
-          }
+        const failed = await this.settleSeries(name, scopes, series.done, inputOf, itemOf);
+        if (failed !== undefined) {
+          series.done = failed.item;
+          series.failure = failed.error;
         }
       }
     } finally {
-      for (const item of items) this.deps.scopes.close(item.invocationId);
+      scopes.close();
     }
-    if (series.lost) return { results: [], lost: FaasError.fromData(series.error) };
-    this.deps.metrics.recordSeries(name, series.outcomes);
+    if (series.lost) return { done: 0, lost: FaasError.fromData(series.error), durationMs: series.durationMs };
+    const { done, failure, start } = series;
+    const ran = done + (failure === undefined ? 0 : 1);
+    // Per-invocation durations are not measured inside a series: each gets an equal share.
+    const eachMs = series.durationMs / Math.max(1, ran);
+    this.deps.metrics.recordSeries(name, start, done, failure?.code, eachMs);
     const logs: LogEntry[] = [];
+    for (const [item, ts, level, message] of series.logs) if (item < ran) logs.push({ ts, invocationId: itemOf(item).invocationId, level, message });
+    if (failure !== undefined) logs.push(failureLine(itemOf(done).invocationId, failure));
     const hops: TraceHop[] = [];
-    const results = series.outcomes.map((outcome, i): InvocationResult => {
-      const { invocationId, correlationId } = items[i] as { invocationId: string; correlationId: string };
-      logs.push(...outcome.logs);
-      if (!outcome.ok) logs.push(failureLine(invocationId, outcome.error));
-      const base = { invocationId, correlationId, function: name, version: fn.version, start: outcome.start, durationMs: outcome.durationMs };
-      if (traced(scopes[i] as Scope, inputs[i] ?? { data: null })) hops.push(hop(base, inputs[i] ?? { data: null }, outcome.ok ? undefined : outcome.error));
-      return outcome.ok ? { ...base, resultJson: outcome.resultJson } : { ...base, error: FaasError.fromData(outcome.error) };
-    });
+    for (let i = 0; i < ran; i++) {
+      const input = inputOf(i);
+      if (!traced(scopes.get(i), input)) continue;
+      const { invocationId, correlationId } = itemOf(i);
+      const base = { invocationId, correlationId, function: name, version: fn.version, start: i === 0 ? start : 'warm', durationMs: eachMs } as const;
+      hops.push(hop(base, input, i < done ? undefined : failure));
+    }
     await this.record(name, logs, hops);
-    return { results };
+    return { done, ...(failure !== undefined ? { failure: FaasError.fromData(failure) } : {}), durationMs: series.durationMs };
+  }
+
+  /**
+   * What a series' successful items asked for takes effect: the emits of all of them go out
+   * together (one produce per topic, in item order), then each item's state is committed in
+   * order. Answers the first item that could not be settled: a failed publish fails the first item
+   * (the caller runs them all again; re-published records keep their ids); a failed commit fails
+   * its item, and the items after it are not settled (the caller runs them again).
+   */
+  private async settleSeries(name: string, scopes: LazyScopes, done: number, inputOf: (i: number) => InvokeInput, itemOf: (i: number) => { invocationId: string; correlationId: string }): Promise<{ item: number; error: ErrorData } | undefined> {
+    if (done === 0) return undefined;
+    const opened = scopes.opened().filter(([item]) => item < done);
+    const emitted = opened.filter(([, scope]) => scope.emits.length > 0);
+    const failedPublish = await this.publish(emitted.map(([item, scope]) => this.outbox(scope, name, inputOf(item), itemOf(item))));
+    if (failedPublish !== undefined) return { item: 0, error: failedPublish };
+    for (const [item, scope] of opened) {
+      const failed = await this.commitState(scope, inputOf(item).fence);
+      if (failed !== undefined) return { item, error: failed };
+    }
+    return undefined;
   }
 
   /**
@@ -305,8 +335,8 @@ function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: stri
  * invocation, given a correlation id, or it emitted or called something). A lone invocation is
  * found by its id in its function's logs; not tracing it keeps one Redis key per request away.
  */
-function traced(scope: Scope, input: InvokeInput): boolean {
-  return input.parentInvocationId !== undefined || input.correlationId !== undefined || scope.emits.length > 0 || scope.calls > 0;
+function traced(scope: Scope | undefined, input: InvokeInput): boolean {
+  return input.parentInvocationId !== undefined || input.correlationId !== undefined || (scope !== undefined && (scope.emits.length > 0 || scope.calls > 0));
 }
 
 /** One hop of a correlation's trace: which function ran, caused by what, and how it ended. */

@@ -3,7 +3,7 @@
  * describe the sandbox are collected from the runner at scrape time.
  */
 import client from 'prom-client';
-import type { SandboxOutcome, SandboxRunner, StartKind } from './ports.ts';
+import type { SandboxRunner, StartKind } from './ports.ts';
 import type { ScaleRegistry } from './scale-registry.ts';
 import type { TriggerMetrics } from './trigger-source.ts';
 
@@ -85,18 +85,18 @@ export class Metrics implements TriggerMetrics {
    * A series' invocations (one share of the series' time each): recordInvocation for each, with
    * the successes of one start kind counted in one update (a series can be hundreds of records).
    */
-  recordSeries(fn: string, outcomes: readonly SandboxOutcome[]): void {
-    let warmOk = 0;
-    const warm = this.duration.labels(fn, 'warm');
-    for (const o of outcomes) {
-      if (!o.ok || o.start === 'cold') {
-        this.recordInvocation(fn, o.start, o.durationMs, o.ok ? undefined : o.error.code);
-        continue;
-      }
-      warmOk++;
-      warm.observe(o.durationMs / 1000);
+  /** A series: `done` successes, then maybe one failure; the first started `start`, the rest warm. */
+  recordSeries(fn: string, start: StartKind, done: number, failureCode: string | undefined, eachMs: number): void {
+    let warmOk = done;
+    if (start === 'cold' && (done > 0 || failureCode !== undefined)) {
+      this.recordInvocation(fn, 'cold', eachMs, done === 0 ? failureCode : undefined);
+      if (done > 0) warmOk--;
     }
-    if (warmOk > 0) this.invocations.inc({ function: fn, outcome: 'success', start: 'warm' }, warmOk);
+    if (failureCode !== undefined && (done > 0 || start !== 'cold')) this.recordInvocation(fn, 'warm', eachMs, failureCode);
+    if (warmOk <= 0) return;
+    const warm = this.duration.labels(fn, 'warm');
+    for (let i = 0; i < warmOk; i++) warm.observe(eachMs / 1000);
+    this.invocations.inc({ function: fn, outcome: 'success', start: 'warm' }, warmOk);
   }
 
   recordInvocation(fn: string, start: StartKind, durationMs: number, errorCode?: string): void {

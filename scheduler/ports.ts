@@ -100,10 +100,14 @@ export interface SeriesRecords {
 }
 
 /**
- * The outcomes of a series, in order, up to and including the first failure. `lost`: the series
- * passed its deadline or its sandbox died, and nothing of it is known to have completed.
+ * How a series went: the first `done` items succeeded and, when `failure` is set, the one after
+ * them failed (the rest did not run); their console lines as [item, ts, level, message]. `lost`:
+ * the series passed its deadline or its sandbox died, and nothing of it is known to have completed.
+ * The first item started `start` (cold or warm), the others warm.
  */
-export type SeriesResult = { lost: false; outcomes: SandboxOutcome[] } | { lost: true; outcomes: []; error: ErrorData; durationMs: number };
+export type SeriesResult =
+  | { lost: false; done: number; failure?: ErrorData; logs: [item: number, ts: number, level: LogEntry['level'], message: string][]; start: StartKind; durationMs: number }
+  | { lost: true; error: ErrorData; durationMs: number };
 
 /** A guest's call into the runtime (ctx.state…). `fn` comes from the instance, never from the guest. */
 export interface RuntimeCall {

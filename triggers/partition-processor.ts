@@ -15,7 +15,7 @@
 import { FaasError } from '../core/errors.ts';
 import type { TopicTrigger } from '../core/trigger-specs.ts';
 import type { BatchControl, LogRecord, PartitionBatch } from '../scheduler/event-log.ts';
-import type { InvokeInput } from '../scheduler/invoker.ts';
+import type { InvokeInput, SeriesOutcome } from '../scheduler/invoker.ts';
 import type { TriggerDeps } from '../scheduler/trigger-source.ts';
 import { backoffDelay, retry, sleep, type RetryPolicy } from './retry.ts';
 import { batchEvent, deadLetterRecord, decodeValue, decodeValueDeferred, recordEvent } from './topic-records.ts';
@@ -181,31 +181,26 @@ export class PartitionProcessor {
         i++;
         continue;
       }
-      let series: Awaited<ReturnType<TriggerDeps['invoker']['invokeSeries']>>;
+      let series: SeriesOutcome;
       try {
         series = await this.o.deps.invoker.invokeSeries(this.o.fn, chunk.map((c) => c.event));
       } catch (err) {
         if (err instanceof FaasError && (err.code === 'FAAS_FUNCTION_NOT_FOUND' || err.code === 'FAAS_SHUTTING_DOWN')) throw new Stopped();
         throw err;
       }
-      let done = 0;
-      for (const result of series.results) {
-        if (result.error) break;
-        done++;
-        markDone((chunk[done - 1] as { record: LogRecord }).record, done === series.results.length || !!series.results[done]?.error);
-      }
+      const { done } = series;
+      for (let k = 0; k < done; k++) markDone((chunk[k] as { record: LogRecord }).record, k === done - 1);
       if (done > 0) {
         this.stats.processed += done;
         this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', done);
       }
-      this.seriesMax = series.lost?.code === 'FAAS_TIMEOUT' ? Math.max(1, this.seriesMax >> 1) : nextSeriesSize(this.seriesMax, series.results);
+      this.seriesMax = series.lost?.code === 'FAAS_TIMEOUT' ? Math.max(1, this.seriesMax >> 1) : nextSeriesSize(this.seriesMax, done + (series.failure ? 1 : 0), series.durationMs);
       i += done;
       if (done === chunk.length) continue;
       // The record that failed in the series (or the first of a lost one) takes the single path.
-      const failed = series.results[done]?.error;
       const record = records[i] as LogRecord;
       this.ensureActive(control);
-      await this.one(record, failed);
+      await this.one(record, series.failure);
       markDone(record);
       i++;
     }
@@ -332,8 +327,7 @@ export class PartitionProcessor {
 }
 
 /** The next series size after a series that ran: see PartitionProcessor.seriesMax. */
-export function nextSeriesSize(current: number, results: readonly { durationMs: number }[]): number {
-  const ms = results.reduce((sum, r) => sum + r.durationMs, 0);
-  const fits = ms > 0 && results.length > 0 ? Math.floor(SERIES_BUDGET_MS / (ms / results.length)) : SERIES_MAX;
+export function nextSeriesSize(current: number, ran: number, durationMs: number): number {
+  const fits = durationMs > 0 && ran > 0 ? Math.floor(SERIES_BUDGET_MS / (durationMs / ran)) : SERIES_MAX;
   return Math.max(1, Math.min(SERIES_MAX, current * 2, fits));
 }

@@ -15,7 +15,7 @@
 /** A host callback (an isolated-vm Callback: a plain function here; arguments are copied). */
 type HostFn = (...args: (string | number)[]) => void;
 
-type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Level = 'debug' | 'info' | 'warn' | 'error';
 type LogLine = [number, Level, string];
 type Handler = (event: unknown, ctx: unknown) => unknown;
 
@@ -38,6 +38,12 @@ interface SeriesMeta {
 
 /** A record of a series of one partition's records (SeriesMeta.records). */
 type RecordTuple = [offset: string, key: string | null, headers: Record<string, string>, timestamp: number, data: unknown];
+
+/**
+ * A series' outcome: how many items succeeded (the first `done`), the error JSON of the item that
+ * failed after them (or null), and the console lines as [item, ts, level, message].
+ */
+export type GuestSeriesOutcome = [done: number, failure: string | null, logs: [item: number, ts: number, level: Level, message: string][]];
 
 /** [status, payload, logsJson]: status 'ok' → payload is the result JSON; 'err' → error JSON. */
 export type GuestOutcome = [status: 'ok' | 'err', payload: string, logsJson: string];
@@ -210,14 +216,16 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     return event;
   }
 
-  function finish(status: 'ok' | 'err', payload: string): GuestOutcome {
+  /** The invocation's console lines (and a note of those dropped), taken for its outcome. */
+  function takeLogs(): LogLine[] {
     if (droppedLogs > 0) logs[logs.length] = [now(), 'warn', `[faas] ${droppedLogs} log line(s) dropped: over limits.maxLogBytes`];
-    const out: GuestOutcome = [status, payload, stringify(logs)];
+    const out = logs;
     logs = [];
     return out;
   }
 
-  async function runOne(event: unknown, meta: GuestMeta): Promise<GuestOutcome> {
+  /** Runs the handler: ['ok', result JSON] or ['err', error JSON]; its console lines wait in `logs`. */
+  async function runOne(event: unknown, meta: GuestMeta): Promise<[status: 'ok' | 'err', payload: string]> {
     logs = [];
     logBytes = 0;
     droppedLogs = 0;
@@ -245,22 +253,22 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     try {
       result = await (handler as Handler)(event, ctx);
     } catch (err) {
-      return finish('err', errorJson('FAAS_HANDLER_ERROR', err));
+      return ['err', errorJson('FAAS_HANDLER_ERROR', err)];
     }
     let json: string | undefined;
     try {
       json = result === undefined ? 'null' : stringify(result);
     } catch (err) {
-      return finish('err', errorJson('FAAS_RESULT_INVALID', err));
+      return ['err', errorJson('FAAS_RESULT_INVALID', err)];
     }
     if (json === undefined) {
-      return finish('err', stringify({ code: 'FAAS_RESULT_INVALID', name: 'TypeError', message: `a ${typeof result} is not a JSON value` }));
+      return ['err', stringify({ code: 'FAAS_RESULT_INVALID', name: 'TypeError', message: `a ${typeof result} is not a JSON value` })];
     }
     // UTF-16 length is a lower bound of the UTF-8 size; the host checks exact bytes.
     if (json.length > meta.maxResultBytes) {
-      return finish('err', stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is at least ${json.length} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` }));
+      return ['err', stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is at least ${json.length} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` })];
     }
-    return finish('ok', json);
+    return ['ok', json];
   }
 
   return {
@@ -304,35 +312,49 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
       }
     },
 
-    invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
-      return runOne(parse(eventJson), parse(metaJson) as GuestMeta);
+    async invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
+      const [status, payload] = await runOne(parse(eventJson), parse(metaJson) as GuestMeta);
+      return [status, payload, stringify(takeLogs())];
     },
 
     /**
      * Several events in order on this instance, one handler call each, stopping after the first
      * failure (its record must be retried before the ones after it). One host round trip for all;
-     * the outcomes go back as one JSON text. An item whose `data` is JSON text has it parsed here;
-     * text that does not parse is that item's failure, and its handler is not called.
+     * what comes back is one JSON text (GuestSeriesOutcome): how many succeeded, the failure, and
+     * the console lines by item. Results are not returned (a record's handler answers nobody), but
+     * are held to the same rules as a single invocation's. An item whose `data` is JSON text has it
+     * parsed here; text that does not parse is that item's failure, and its handler is not called.
      */
     async invokeSeries(eventsJson: string, metaJson: string): Promise<string> {
       const events = parse(eventsJson) as unknown[];
       const meta = parse(metaJson) as SeriesMeta;
       const at = meta.records;
-      const out: GuestOutcome[] = [];
-      for (let i = 0; i < events.length; i++) {
-        const [invocationId, correlationId, dataIsJsonText] = meta.items[i] as SeriesMeta['items'][number];
+      const lines: GuestSeriesOutcome[2] = [];
+      let done = 0;
+      let failure: string | null = null;
+      for (; done < events.length; done++) {
+        const [invocationId, correlationId, dataIsJsonText] = meta.items[done] as SeriesMeta['items'][number];
         let event: { data?: unknown };
         try {
-          event = at === undefined ? (events[i] as { data?: unknown }) : recordEvent(at, events[i] as RecordTuple);
+          event = at === undefined ? (events[done] as { data?: unknown }) : recordEvent(at, events[done] as RecordTuple);
           if (dataIsJsonText === 1) event.data = parse(event.data as string);
         } catch (err) {
-          out[out.length] = ['err', errorJson('FAAS_RECORD_UNDECODABLE', err), '[]'];
+          failure = errorJson('FAAS_RECORD_UNDECODABLE', err);
           break;
         }
-        const outcome = await runOne(event, { invocationId, correlationId, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
-        out[out.length] = outcome;
-        if (outcome[0] === 'err') break;
+        const [status, payload] = await runOne(event, { invocationId, correlationId, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
+        for (const [ts, level, message] of takeLogs()) lines[lines.length] = [done, ts, level, message];
+        if (status === 'err') {
+          failure = payload;
+          break;
+        }
+        // The exact UTF-8 size, as the host checks a single invocation's (runOne checked a lower bound).
+        if (payload.length * 3 > meta.maxResultBytes && utf8Bytes(payload) > meta.maxResultBytes) {
+          failure = stringify({ code: 'FAAS_RESULT_TOO_LARGE', name: 'RangeError', message: `result is ${utf8Bytes(payload)} bytes; limits.maxResultBytes is ${meta.maxResultBytes}` });
+          break;
+        }
       }
+      const out: GuestSeriesOutcome = [done, failure, lines];
       return stringify(out);
     },
   };

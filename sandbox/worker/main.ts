@@ -69,13 +69,13 @@ async function series(msg: SeriesMessage): Promise<void> {
     if (pending === undefined) throw new InitError({ code: 'FAAS_INTERNAL', message: `no sandbox instance ${msg.instanceId}` });
     instance = await pending;
   } catch (err) {
-    send({ t: 'seriesResult', seriesId: msg.seriesId, outcomesJson: '[]', lost: true, error: initErrorData(err), durationMs: performance.now() - started });
+    send({ t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: '[]', lost: true, error: initErrorData(err), durationMs: performance.now() - started });
     return;
   }
   const out = await instance.invokeSeries(msg);
   if (out.lost) instances.delete(msg.instanceId);
   const durationMs = performance.now() - started;
-  send(out.lost ? { t: 'seriesResult', seriesId: msg.seriesId, outcomesJson: '[]', lost: true, error: out.error, durationMs } : { t: 'seriesResult', seriesId: msg.seriesId, outcomesJson: out.outcomesJson, lost: false, durationMs });
+  send(out.lost ? { t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: '[]', lost: true, error: out.error, durationMs } : { t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: out.outcomeJson, lost: false, durationMs });
 }
 
 function initErrorData(err: unknown): ErrorData {
@@ -109,7 +109,7 @@ function dispatch(msg: HostMessage): void {
       break;
     case 'series':
       series(msg).catch((err: unknown) => {
-        send({ t: 'seriesResult', seriesId: msg.seriesId, outcomesJson: '[]', lost: true, error: { code: 'FAAS_INTERNAL', message: String(err) }, durationMs: 0 });
+        send({ t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: '[]', lost: true, error: { code: 'FAAS_INTERNAL', message: String(err) }, durationMs: 0 });
       });
       break;
     case 'dispose': {

@@ -16,7 +16,7 @@ const name = uniqueName('echo');
 
 beforeAll(async () => {
   rt = await startRuntime();
-  await deployFunction(rt, name, 'export default (event) => event;');
+  await deployFunction(rt, name, 'export default (event) => { console.log(JSON.stringify(event)); return null; };');
 });
 afterAll(async () => {
   await rt?.stop();
@@ -33,7 +33,7 @@ const record = (offset: number, value: string | null, more: Partial<LogRecord> =
   ...more,
 });
 
-/** The event as the handler saw it, as JSON text (key order included), alone and in a series. */
+/** The event as the handler saw it (its logged JSON text, key order included), alone and in a series. */
 async function bothWays(records: LogRecord[], encoding: Encoding): Promise<{ alone: string[]; series: string[] }> {
   const alone: string[] = [];
   for (const r of records) {
@@ -41,16 +41,29 @@ async function bothWays(records: LogRecord[], encoding: Encoding): Promise<{ alo
     if (!decoded.ok) throw decoded.error;
     const out = await rt.invoker.invoke(name, recordEvent(r, decoded.value));
     expect(out.error).toBeUndefined();
-    alone.push(out.resultJson as string);
+    alone.push(...(await logged([out.invocationId])));
   }
   const inputs = records.map((r) => {
     const decoded = decodeValueDeferred(r, encoding);
     if (!decoded.ok) throw decoded.error;
     return recordEvent(r, decoded.value);
   });
-  const { results, lost } = await rt.invoker.invokeSeries(name, inputs);
-  expect(lost).toBeUndefined();
-  return { alone, series: results.map((r) => r.resultJson as string) };
+  const before = new Set((await entries()).map((e) => e.invocationId));
+  const out = await rt.invoker.invokeSeries(name, inputs);
+  expect(out).toMatchObject({ done: records.length });
+  const series = (await entries()).filter((e) => !before.has(e.invocationId));
+  expect(new Set(series.map((e) => e.invocationId)).size).toBe(records.length); // one invocation each
+  return { alone, series: series.map((e) => e.message) };
+}
+
+/** The function's log lines, oldest first. */
+async function entries(): Promise<{ invocationId: string; message: string }[]> {
+  const res = await rt.gateway.inject({ method: 'GET', url: `/v1/functions/${name}/logs?limit=1000` });
+  return res.json<{ entries: { invocationId: string; message: string }[] }>().entries;
+}
+
+async function logged(ids: string[]): Promise<string[]> {
+  return (await entries()).filter((e) => ids.includes(e.invocationId)).map((e) => e.message);
 }
 
 describe('a record event, alone or in a series', () => {

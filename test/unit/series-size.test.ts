@@ -6,25 +6,26 @@
 import { describe, expect, it } from 'vitest';
 import { nextSeriesSize } from '../../triggers/partition-processor.ts';
 
-const ran = (n: number, msEach: number) => Array.from({ length: n }, () => ({ durationMs: msEach }));
+/** [records that ran, the series' duration]. */
+const ran = (n: number, msEach: number): [number, number] => [n, n * msEach];
 
 describe('nextSeriesSize', () => {
   it('stays at the maximum while records are fast', () => {
-    expect(nextSeriesSize(256, ran(256, 0.01))).toBe(256);
+    expect(nextSeriesSize(256, ...ran(256, 0.01))).toBe(256);
   });
 
   it('shrinks at once to what fits the budget when records are slow', () => {
-    expect(nextSeriesSize(256, ran(256, 10))).toBe(25); // 250 ms budget / 10 ms
-    expect(nextSeriesSize(25, ran(25, 1000))).toBe(1); // slower than the budget: one at a time
+    expect(nextSeriesSize(256, ...ran(256, 10))).toBe(25); // 250 ms budget / 10 ms
+    expect(nextSeriesSize(25, ...ran(25, 1000))).toBe(1); // slower than the budget: one at a time
   });
 
   it('grows back at most twofold per series once records are fast again', () => {
-    expect(nextSeriesSize(25, ran(25, 0.01))).toBe(50);
-    expect(nextSeriesSize(200, ran(200, 0.01))).toBe(256);
+    expect(nextSeriesSize(25, ...ran(25, 0.01))).toBe(50);
+    expect(nextSeriesSize(200, ...ran(200, 0.01))).toBe(256);
   });
 
   it('keeps the size when nothing was timed', () => {
-    expect(nextSeriesSize(64, ran(3, 0))).toBe(128);
-    expect(nextSeriesSize(64, [])).toBe(128);
+    expect(nextSeriesSize(64, ...ran(3, 0))).toBe(128);
+    expect(nextSeriesSize(64, 0, 0)).toBe(128);
   });
 });
