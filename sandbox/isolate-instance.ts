@@ -77,7 +77,7 @@ type KillReason = 'timeout' | 'disposed';
 export class IsolateInstance {
   private readonly isolate: ivm.Isolate;
   private readonly invokeRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
-  private readonly seriesRef: ivm.Reference<(e: string, m: string) => Promise<string>>;
+  private readonly seriesRef: ivm.Reference<(e: string, t: string, m: string) => Promise<string>>;
   private readonly fireRef: ivm.Reference<(id: number) => void>;
   private resolveRef: ivm.Reference<(id: number, ok: boolean, payload: string) => void> | undefined;
   private readonly timers: Set<NodeJS.Timeout>;
@@ -185,7 +185,7 @@ export class IsolateInstance {
    * runs those events one by one.
    */
   async invokeSeries(spec: SeriesSpec): Promise<{ outcomeJson: string; lost: false } | { lost: true; error: ErrorData }> {
-    const run = await this.guarded(spec.deadline, (timeout) => this.seriesRef.apply(undefined, [spec.eventsJson, spec.metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<string>);
+    const run = await this.guarded(spec.deadline, (timeout) => this.seriesRef.apply(undefined, [spec.eventsJson, spec.texts, spec.metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<string>);
     return run.ok ? { outcomeJson: run.value, lost: false } : { lost: true, error: run.error };
   }
 

@@ -30,24 +30,31 @@ export interface InvokeSpec {
 }
 
 /**
- * Several invocations of one function, run in order on one instance in one round trip. Two strings
- * whatever the count, so neither side of the pipe and neither side of the isolate boundary walks
- * the items: the sandbox process passes them through to the guest, and its outcome back.
+ * Several invocations of one function, run in order on one instance in one round trip. Three
+ * strings whatever the count, so neither side of the pipe and neither side of the isolate boundary
+ * walks the items: the sandbox process passes them through to the guest, and its outcome back.
  */
 export interface SeriesSpec {
-  /** JSON array of the events (or of records: SeriesMeta.records). */
+  /** JSON array of the events (or of records: SeriesMeta.records); JSON-text data is left null. */
   eventsJson: string;
   /**
-   * JSON of SeriesMeta: per item [invocationId, correlationId, dataIsJsonText (0|1)], and the
-   * limits.
+   * The items' JSON-text data (record values the host did not decode), one after the other, in
+   * item order: the guest cuts them by SeriesMeta.textLengths and parses each once.
    */
+  texts: string;
+  /** JSON of SeriesMeta. */
   metaJson: string;
   /** Epoch ms: the whole series' deadline. */
   deadline: number;
 }
 
 export interface SeriesMeta {
-  items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
+  /** Item i's invocation id is `${seriesId}.${i}`. */
+  seriesId: string;
+  /** Correlation ids that are not the item's own invocation id, by item. */
+  correlation: Record<number, string>;
+  /** Per item, the length (UTF-16 units) of its data in `texts`, or -1 when its data is in its event. */
+  textLengths: number[];
   /** Set: the events are one partition's records as [offset, key, headers, timestamp, data], for the guest to build. */
   records?: { topic: string; partition: number };
   deadline: number;

@@ -11,7 +11,7 @@ import { JsonText } from './json-text.ts';
 import type { CallContext, InvocationScopes, LazyScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
-import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesRecords, StartKind, TraceHop } from './ports.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesItem, SeriesRecords, StartKind, TraceHop } from './ports.ts';
 
 export interface HttpInfo {
   method: string;
@@ -160,19 +160,20 @@ export class Invoker {
     const at = seriesRecords(inputs);
     // Item ids derive from one series id: one random id, and one entry for the items' scopes.
     const seriesId = randomUUID();
-    const items = inputs.map((input, i) => {
-      const invocationId = `${seriesId}.${i}`;
-      const json = at === undefined ? eventJson(name, input, invocationId) : recordJson(input);
-      return { invocationId, correlationId: input.correlationId ?? invocationId, eventJson: json, dataIsJsonText: input.data instanceof JsonText };
+    const idOf = (i: number) => `${seriesId}.${i}`;
+    const items = inputs.map((input, i): SeriesItem => {
+      const text = input.data instanceof JsonText ? input.data.text : undefined;
+      const json = at === undefined ? eventJson(name, text === undefined ? input : { ...input, data: null }, idOf(i)) : recordJson(input.record as KafkaInfo, text === undefined ? input.data : null);
+      return { eventJson: json, ...(text !== undefined ? { text } : {}), ...(input.correlationId !== undefined ? { correlationId: input.correlationId } : {}) };
     });
     const inputOf = (i: number) => inputs[i] as InvokeInput;
-    const itemOf = (i: number) => items[i] as (typeof items)[number];
-    const scopes = this.deps.scopes.openLazy(name, seriesId, items.length, (i) => callContext(fn, inputOf(i), itemOf(i).invocationId, itemOf(i).correlationId, deadline));
+    const idsOf = (i: number) => ({ invocationId: idOf(i), correlationId: inputOf(i).correlationId ?? idOf(i) });
+    const scopes = this.deps.scopes.openLazy(name, seriesId, items.length, (i) => callContext(fn, inputOf(i), idsOf(i).invocationId, idsOf(i).correlationId, deadline));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
-      series = await this.deps.runner.invokeSeries(fn, items, deadline, at);
+      series = await this.deps.runner.invokeSeries(fn, seriesId, items, deadline, at);
       if (!series.lost) {
-        const failed = await this.settleSeries(name, scopes, series.done, inputOf, itemOf);
+        const failed = await this.settleSeries(name, scopes, series.done, inputOf, idsOf);
         if (failed !== undefined) {
           series.done = failed.item;
           series.failure = failed.error;
@@ -188,13 +189,13 @@ export class Invoker {
     const eachMs = series.durationMs / Math.max(1, ran);
     this.deps.metrics.recordSeries(name, start, done, failure?.code, eachMs);
     const logs: LogEntry[] = [];
-    for (const [item, ts, level, message] of series.logs) if (item < ran) logs.push({ ts, invocationId: itemOf(item).invocationId, level, message });
-    if (failure !== undefined) logs.push(failureLine(itemOf(done).invocationId, failure));
+    for (const [item, ts, level, message] of series.logs) if (item < ran) logs.push({ ts, invocationId: idOf(item), level, message });
+    if (failure !== undefined) logs.push(failureLine(idOf(done), failure));
     const hops: TraceHop[] = [];
     for (let i = 0; i < ran; i++) {
       const input = inputOf(i);
       if (!traced(scopes.get(i), input)) continue;
-      const { invocationId, correlationId } = itemOf(i);
+      const { invocationId, correlationId } = idsOf(i);
       const base = { invocationId, correlationId, function: name, version: fn.version, start: i === 0 ? start : 'warm', durationMs: eachMs } as const;
       hops.push(hop(base, input, i < done ? undefined : failure));
     }
@@ -209,11 +210,11 @@ export class Invoker {
    * (the caller runs them all again; re-published records keep their ids); a failed commit fails
    * its item, and the items after it are not settled (the caller runs them again).
    */
-  private async settleSeries(name: string, scopes: LazyScopes, done: number, inputOf: (i: number) => InvokeInput, itemOf: (i: number) => { invocationId: string; correlationId: string }): Promise<{ item: number; error: ErrorData } | undefined> {
+  private async settleSeries(name: string, scopes: LazyScopes, done: number, inputOf: (i: number) => InvokeInput, idsOf: (i: number) => { invocationId: string; correlationId: string }): Promise<{ item: number; error: ErrorData } | undefined> {
     if (done === 0) return undefined;
     const opened = scopes.opened().filter(([item]) => item < done);
     const emitted = opened.filter(([, scope]) => scope.emits.length > 0);
-    const failedPublish = await this.publish(emitted.map(([item, scope]) => this.outbox(scope, name, inputOf(item), itemOf(item))));
+    const failedPublish = await this.publish(emitted.map(([item, scope]) => this.outbox(scope, name, inputOf(item), idsOf(item))));
     if (failedPublish !== undefined) return { item: 0, error: failedPublish };
     for (const [item, scope] of opened) {
       const failed = await this.commitState(scope, inputOf(item).fence);
@@ -277,20 +278,15 @@ export class Invoker {
   }
 }
 
-/**
- * The CloudEvents-style envelope the handler receives, as JSON. JSON text data (JsonText) is
- * written as a JSON string after the other attributes (JSON.stringify's toJSON path costs twice
- * as much), for the guest to parse.
- */
+/** The CloudEvents-style envelope the handler receives, as JSON. */
 function eventJson(name: string, input: InvokeInput, invocationId: string): string {
-  const envelope = {
+  return JSON.stringify({
     ...input.extensions,
     ...(input.record !== undefined ? { kafka: input.record } : {}),
     ...attributes(name, input, invocationId),
     ...(input.http ? { http: input.http } : {}),
-  };
-  if (input.data instanceof JsonText) return `${JSON.stringify(envelope).slice(0, -1)},"data":${JSON.stringify(input.data.text)}}`;
-  return JSON.stringify({ ...envelope, data: input.data ?? null });
+    data: input.data ?? null,
+  });
 }
 
 /** The event's id, source, type and time: derived from its record, given, or the defaults. */
@@ -313,10 +309,8 @@ function seriesRecords(inputs: InvokeInput[]): SeriesRecords | undefined {
 }
 
 /** A record of such a series as the guest takes it: [offset, key, headers, timestamp, data]. */
-function recordJson(input: InvokeInput): string {
-  const r = input.record as KafkaInfo;
-  const head = JSON.stringify([r.offset, r.key, r.headers, r.timestamp]).slice(0, -1);
-  return `${head},${JSON.stringify(input.data instanceof JsonText ? input.data.text : (input.data ?? null))}]`;
+function recordJson(r: KafkaInfo, data: unknown): string {
+  return JSON.stringify([r.offset, r.key, r.headers, r.timestamp, data ?? null]);
 }
 
 function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {

@@ -85,12 +85,14 @@ export interface SandboxStats {
   processes: { pid: number; instances: number; rssBytes: number }[];
 }
 
+/** One event of a series; its invocation id is `${series id}.${its index}`. */
 export interface SeriesItem {
+  /** The event (or record tuple), its `data` null when `text` holds it. */
   eventJson: string;
-  invocationId: string;
-  correlationId: string;
-  /** The event's `data` is JSON text, as a string, for the guest to parse (scheduler/json-text.ts). */
-  dataIsJsonText?: boolean;
+  /** The event's data as JSON text, for the guest to parse (scheduler/json-text.ts). */
+  text?: string;
+  /** When not the item's own invocation id. */
+  correlationId?: string;
 }
 
 /** A series of one partition's records: each item's eventJson is [offset, key, headers, timestamp, data]. */
@@ -132,7 +134,7 @@ export interface SandboxRunner {
    * Run several invocations of `fn` in order on one instance, in one round trip to the sandbox,
    * stopping after the first failure (topic records: one handler call each, IPC amortised).
    */
-  invokeSeries(fn: FunctionVersion, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult>;
+  invokeSeries(fn: FunctionVersion, seriesId: string, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult>;
   /** A version became current: pre-warm minWarm instances and retire older versions' idle ones. */
   activate(fn: FunctionVersion): Promise<void>;
   /** A function was deleted: release all its instances once idle. */

@@ -29,7 +29,9 @@ interface GuestMeta {
 
 /** sandbox/protocol.ts SeriesMeta (repeated: this file is compiled alone, for the isolate). */
 interface SeriesMeta {
-  items: [invocationId: string, correlationId: string, dataIsJsonText: 0 | 1][];
+  seriesId: string;
+  correlation: Record<number, string>;
+  textLengths: number[];
   records?: { topic: string; partition: number };
   deadline: number;
   maxResultBytes: number;
@@ -57,6 +59,8 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   const ErrorCtor = Error;
   const mapCtor = Map;
   const DateCtor = Date;
+  const floor = Math.floor;
+  const isInteger = Number.isInteger;
   const g = globalThis as Record<string, unknown>;
 
   let handler: Handler | undefined;
@@ -210,10 +214,26 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
       id: `${at.topic}/${at.partition}/${offset}`,
       source: `kafka://${at.topic}/${at.partition}`,
       type: 'faas.kafka.record',
-      time: new DateCtor(timestamp).toISOString(),
+      time: isoTime(timestamp),
       data,
     };
     return event;
+  }
+
+  // Date#toISOString costs more than a whole trivial invocation in an isolate: the part up to the
+  // second is formatted once per second, and the milliseconds appended.
+  let isoSecond = Number.NaN;
+  let isoPrefix = '';
+  /** new Date(ms).toISOString(), throwing alike for a time no Date holds. */
+  function isoTime(ms: number): string {
+    if (!isInteger(ms)) return new DateCtor(ms).toISOString();
+    const second = floor(ms / 1000);
+    if (second !== isoSecond) {
+      isoPrefix = new DateCtor(second * 1000).toISOString().slice(0, -4); // "YYYY-MM-DDTHH:mm:ss."
+      isoSecond = second;
+    }
+    const rest = ms - second * 1000;
+    return `${isoPrefix}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}Z`;
   }
 
   /** The invocation's console lines (and a note of those dropped), taken for its outcome. */
@@ -322,22 +342,29 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
      * failure (its record must be retried before the ones after it). One host round trip for all;
      * what comes back is one JSON text (GuestSeriesOutcome): how many succeeded, the failure, and
      * the console lines by item. Results are not returned (a record's handler answers nobody), but
-     * are held to the same rules as a single invocation's. An item whose `data` is JSON text has it
-     * parsed here; text that does not parse is that item's failure, and its handler is not called.
+     * are held to the same rules as a single invocation's. An item whose data is JSON text (its
+     * slice of `texts`) has it parsed here; text that does not parse is that item's failure, and
+     * its handler is not called.
      */
-    async invokeSeries(eventsJson: string, metaJson: string): Promise<string> {
+    async invokeSeries(eventsJson: string, texts: string, metaJson: string): Promise<string> {
       const events = parse(eventsJson) as unknown[];
       const meta = parse(metaJson) as SeriesMeta;
       const at = meta.records;
       const lines: GuestSeriesOutcome[2] = [];
       let done = 0;
       let failure: string | null = null;
+      let cut = 0;
       for (; done < events.length; done++) {
-        const [invocationId, correlationId, dataIsJsonText] = meta.items[done] as SeriesMeta['items'][number];
+        const invocationId = `${meta.seriesId}.${done}`;
+        const correlationId = meta.correlation[done] ?? invocationId;
+        const textLength = meta.textLengths[done] as number;
         let event: { data?: unknown };
         try {
           event = at === undefined ? (events[done] as { data?: unknown }) : recordEvent(at, events[done] as RecordTuple);
-          if (dataIsJsonText === 1) event.data = parse(event.data as string);
+          if (textLength >= 0) {
+            const text = texts.slice(cut, (cut += textLength));
+            event.data = parse(text);
+          }
         } catch (err) {
           failure = errorJson('FAAS_RECORD_UNDECODABLE', err);
           break;

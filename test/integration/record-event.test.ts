@@ -68,7 +68,16 @@ async function logged(ids: string[]): Promise<string[]> {
 
 describe('a record event, alone or in a series', () => {
   it('is the same event, attribute for attribute and in the same order (json values)', async () => {
-    const records = [record(7, '{"n":1,"nested":{"a":[1,2]}}'), record(8, '"text"'), record(9, null, { key: null, headers: {} }), record(10, '[1,"two",null]')];
+    const records = [
+      record(7, '{"n":1,"nested":{"a":[1,2]}}'),
+      record(8, '"text"'),
+      record(9, null, { key: null, headers: {} }),
+      record(10, '[1,"two",null]'),
+      record(11, '1', { timestamp: '1767225600999' }), // the last millisecond of a second
+      record(12, '2', { timestamp: '1767225601000' }), // the next second
+      record(13, '3', { timestamp: '-1500' }), // before 1970
+      record(14, '4', { timestamp: '0' }),
+    ];
     const { alone, series } = await bothWays(records, 'json');
     expect(series).toEqual(alone);
     expect(JSON.parse(series[0] as string)).toEqual({
@@ -80,6 +89,7 @@ describe('a record event, alone or in a series', () => {
       data: { n: 1, nested: { a: [1, 2] } },
     });
     expect(JSON.parse(series[2] as string)).toMatchObject({ kafka: { key: null, headers: {} }, data: null });
+    expect(series.slice(4).map((e) => (JSON.parse(e) as { time: string }).time)).toEqual(['2026-01-01T00:00:00.999Z', '2026-01-01T00:00:01.000Z', '1969-12-31T23:59:58.500Z', '1970-01-01T00:00:00.000Z']);
   });
 
   it('is the same event with string and bytes encodings', async () => {
