@@ -28,7 +28,9 @@ export interface InstanceSpec {
   initTimeoutMs: number;
 }
 
-
+export type InstanceOutcome =
+  | { ok: true; resultJson: string; logs: LogEntry[] }
+  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
 
 /**
  * Compiled code per function version (by digest), shared by all isolates of one process. The first
@@ -249,10 +251,6 @@ export class IsolateInstance {
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
 }
-
-export type InstanceOutcome =
-  | { ok: true; resultJson: string; logs: LogEntry[] }
-  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
 
 export class InitError extends Error {
   readonly data: ErrorData;

@@ -42,7 +42,7 @@ class Stopped extends Error {}
 
 const HEARTBEAT_MS = 2000;
 /** Most records sent to the sandbox in one series. */
-const SERIES_MAX = 256;
+export const SERIES_MAX = 1024;
 /**
  * A series is sized to take about this long at the handler's observed pace, so a slow handler's
  * series stays far inside its deadline (the series shares one) and a lost series costs little.

@@ -76,7 +76,7 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer
     // With a gate, every owned partition is fetched and handed over at once, and the gate decides
     // how many are processed: resizing it takes effect within the current fetch, with no rebalance.
     partitionsConcurrently: o.gate ? 64 : Math.max(1, Math.min(o.manifest.scaling.maxInstances, 16)),
-    maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 500,
+    maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 2048,
     onBatch: o.gate
       ? async (batch, control) => {
           const gate = o.gate as ConcurrencyGate;

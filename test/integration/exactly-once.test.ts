@@ -22,6 +22,7 @@ import type { PartitionLag } from '../../scheduler/event-log.ts';
 import { functionNamespace } from '../../scheduler/state-store.ts';
 import { connectRedis } from '../../state/redis-connection.ts';
 import { RedisStateStore } from '../../state/redis-state.ts';
+import { SERIES_MAX } from '../../triggers/partition-processor.ts';
 import { testKafkaBrokers, testRedisUrl } from '../support/env.ts';
 import { startNodeProcess } from '../support/node-process.ts';
 import { deployBody, eventually, readTopic, startRuntime, uniqueName } from '../support/runtime.ts';
@@ -51,7 +52,6 @@ describe('exactly-once effects across a crash', () => {
     const N = 200;
     const PARTITIONS = 4;
     const MAX_INSTANCES = 4;
-    const SERIES_MAX = 256; // most records of one partition in one sandbox round trip (triggers/partition-processor.ts)
     const env = {
       REDIS_URL: testRedisUrl(),
       KAFKA_BROKERS: testKafkaBrokers().join(','),

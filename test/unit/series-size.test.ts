@@ -4,14 +4,14 @@
  * series, never more than the maximum, never fewer than one.
  */
 import { describe, expect, it } from 'vitest';
-import { nextSeriesSize } from '../../triggers/partition-processor.ts';
+import { nextSeriesSize, SERIES_MAX } from '../../triggers/partition-processor.ts';
 
 /** [records that ran, the series' duration]. */
 const ran = (n: number, msEach: number): [number, number] => [n, n * msEach];
 
 describe('nextSeriesSize', () => {
   it('stays at the maximum while records are fast', () => {
-    expect(nextSeriesSize(256, ...ran(256, 0.01))).toBe(256);
+    expect(nextSeriesSize(SERIES_MAX, ...ran(SERIES_MAX, 0.01))).toBe(SERIES_MAX);
   });
 
   it('shrinks at once to what fits the budget when records are slow', () => {
@@ -21,7 +21,7 @@ describe('nextSeriesSize', () => {
 
   it('grows back at most twofold per series once records are fast again', () => {
     expect(nextSeriesSize(25, ...ran(25, 0.01))).toBe(50);
-    expect(nextSeriesSize(200, ...ran(200, 0.01))).toBe(256);
+    expect(nextSeriesSize(SERIES_MAX - 100, ...ran(SERIES_MAX - 100, 0.01))).toBe(SERIES_MAX);
   });
 
   it('keeps the size when nothing was timed', () => {
