@@ -42,11 +42,15 @@ const epochMs = () => performance.timeOrigin + performance.now();
 
 interface Options {
   quick: boolean;
+  /** --records=N: records per throughput run (default RECORDS). */
+  records: number | undefined;
 }
 
 export async function run(args: string[]): Promise<void> {
-  const o: Options = { quick: args.includes('--quick') };
-  const records = o.quick ? 5_000 : RECORDS;
+  const given = args.find((a) => a.startsWith('--records='));
+  const o: Options = { quick: args.includes('--quick'), records: given === undefined ? undefined : Number(given.slice('--records='.length)) };
+  if (o.records !== undefined && !(Number.isInteger(o.records) && o.records >= 1000)) throw new Error('--records=N needs an integer N ≥ 1000');
+  const records = o.records ?? (o.quick ? 5_000 : RECORDS);
   const rounds = o.quick ? 1 : ROUNDS;
   const started = now();
   const services = await provisionServices({ kafka: true, redis: false });
