@@ -9,7 +9,7 @@
  * - a redeploy retires the old version: idle old instances go at once, busy ones when they finish.
  */
 import { FaasError, toFaasError, type ErrorData } from '../core/errors.ts';
-import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesItem, SeriesRecords, SeriesResult, StartKind } from '../scheduler/ports.ts';
+import type { FunctionVersion, InvocationMeta, RuntimeCallHandler, SandboxOutcome, SandboxRunner, SandboxStats, SeriesPayload, SeriesResult, StartKind } from '../scheduler/ports.ts';
 import type { GuestSeriesOutcome } from './guest/bootstrap.ts';
 import { ProcessPool, type ProcessPoolOptions } from './process-pool.ts';
 import type { SeriesMeta } from './protocol.ts';
@@ -123,7 +123,7 @@ export class IsolateRunner implements SandboxRunner {
     }
   }
 
-  async invokeSeries(fn: FunctionVersion, seriesId: string, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult> {
+  async invokeSeries(fn: FunctionVersion, series: SeriesPayload, deadline: number): Promise<SeriesResult> {
     const t0 = performance.now();
     let acquired: { inst: Instance; start: StartKind };
     try {
@@ -136,23 +136,9 @@ export class IsolateRunner implements SandboxRunner {
     this.inFlight++;
     try {
       const maxResultBytes = fn.manifest.limits.maxResultBytes;
-      const correlation: Record<number, string> = {};
-      const textLengths: number[] = [];
-      let texts = '';
-      items.forEach((item, i) => {
-        if (item.correlationId !== undefined) correlation[i] = item.correlationId;
-        textLengths.push(item.text === undefined ? -1 : item.text.length);
-        if (item.text !== undefined) texts += item.text;
-      });
-      const meta: SeriesMeta = { seriesId, correlation, textLengths, ...(records !== undefined ? { records } : {}), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
-      const reply = await inst.proc.invokeSeries({
-        instanceId: inst.id,
-        seriesId,
-        eventsJson: `[${items.map((i) => i.eventJson).join(',')}]`,
-        texts,
-        metaJson: JSON.stringify(meta),
-        deadline,
-      });
+      const { id, eventsJson, texts, textLengths, correlation, records } = series;
+      const meta: SeriesMeta = { seriesId: id, correlation, textLengths, ...(records !== undefined ? { records } : {}), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
+      const reply = await inst.proc.invokeSeries({ instanceId: inst.id, seriesId: id, eventsJson, texts, metaJson: JSON.stringify(meta), deadline });
       const durationMs = performance.now() - t0;
       this.release(inst, reply.lost);
       if (reply.lost) return { lost: true, error: reply.error ?? { code: 'FAAS_INTERNAL', message: 'series lost' }, durationMs };

@@ -11,7 +11,7 @@ import { JsonText } from './json-text.ts';
 import type { CallContext, InvocationScopes, LazyScopes, Scope } from './invocation-scope.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
-import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesItem, SeriesRecords, StartKind, TraceHop } from './ports.ts';
+import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesPayload, StartKind, TraceHop } from './ports.ts';
 
 export interface HttpInfo {
   method: string;
@@ -157,21 +157,15 @@ export class Invoker {
     }
     const fn = await this.resolve(name);
     const deadline = Date.now() + fn.manifest.limits.timeoutMs;
-    const at = seriesRecords(inputs);
     // Item ids derive from one series id: one random id, and one entry for the items' scopes.
-    const seriesId = randomUUID();
-    const idOf = (i: number) => `${seriesId}.${i}`;
-    const items = inputs.map((input, i): SeriesItem => {
-      const text = input.data instanceof JsonText ? input.data.text : undefined;
-      const json = at === undefined ? eventJson(name, text === undefined ? input : { ...input, data: null }, idOf(i)) : recordJson(input.record as KafkaInfo, text === undefined ? input.data : null);
-      return { eventJson: json, ...(text !== undefined ? { text } : {}), ...(input.correlationId !== undefined ? { correlationId: input.correlationId } : {}) };
-    });
+    const payload = seriesPayload(name, randomUUID(), inputs);
+    const idOf = (i: number) => `${payload.id}.${i}`;
     const inputOf = (i: number) => inputs[i] as InvokeInput;
     const idsOf = (i: number) => ({ invocationId: idOf(i), correlationId: inputOf(i).correlationId ?? idOf(i) });
-    const scopes = this.deps.scopes.openLazy(name, seriesId, items.length, (i) => callContext(fn, inputOf(i), idsOf(i).invocationId, idsOf(i).correlationId, deadline));
+    const scopes = this.deps.scopes.openLazy(name, payload.id, inputs.length, (i) => callContext(fn, inputOf(i), idsOf(i).invocationId, idsOf(i).correlationId, deadline));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
-      series = await this.deps.runner.invokeSeries(fn, seriesId, items, deadline, at);
+      series = await this.deps.runner.invokeSeries(fn, payload, deadline);
       if (!series.lost) {
         const failed = await this.settleSeries(name, scopes, series.done, inputOf, idsOf);
         if (failed !== undefined) {
@@ -280,13 +274,17 @@ export class Invoker {
 
 /** The CloudEvents-style envelope the handler receives, as JSON. */
 function eventJson(name: string, input: InvokeInput, invocationId: string): string {
-  return JSON.stringify({
+  return JSON.stringify(envelope(name, input, invocationId, input.data));
+}
+
+function envelope(name: string, input: InvokeInput, invocationId: string, data: unknown): Record<string, unknown> {
+  return {
     ...input.extensions,
     ...(input.record !== undefined ? { kafka: input.record } : {}),
     ...attributes(name, input, invocationId),
     ...(input.http ? { http: input.http } : {}),
-    data: input.data ?? null,
-  });
+    data: data ?? null,
+  };
 }
 
 /** The event's id, source, type and time: derived from its record, given, or the defaults. */
@@ -297,20 +295,32 @@ function attributes(name: string, input: InvokeInput, invocationId: string): { i
   return { id: input.eventId ?? invocationId, source: input.source ?? `/v1/functions/${name}/invoke`, type: input.type ?? 'faas.invoke', time: input.time ?? new Date().toISOString() };
 }
 
-/** The topic and partition of a series whose events are all records of one partition, else undefined. */
-function seriesRecords(inputs: InvokeInput[]): SeriesRecords | undefined {
+/**
+ * The series as one JSON array: of record tuples [offset, key, headers, timestamp, data] when
+ * every input is a record of one partition (the guest builds their events), else of envelopes.
+ * JSON-text data goes side by side in `texts`, not re-encoded as JSON strings.
+ */
+function seriesPayload(name: string, id: string, inputs: InvokeInput[]): SeriesPayload {
   const first = inputs[0]?.record;
-  if (first === undefined) return undefined;
-  for (const input of inputs) {
+  const sameRecords = first !== undefined && inputs.every((x) => x.record?.topic === first.topic && x.record.partition === first.partition && x.extensions === undefined && x.http === undefined);
+  const texts: string[] = [];
+  const textLengths: number[] = [];
+  const correlation: Record<number, string> = {};
+  const rows = inputs.map((input, i) => {
+    let data = input.data;
+    if (data instanceof JsonText) {
+      texts.push(data.text);
+      textLengths.push(data.text.length);
+      data = null;
+    } else {
+      textLengths.push(-1);
+    }
+    if (input.correlationId !== undefined) correlation[i] = input.correlationId;
     const r = input.record;
-    if (r === undefined || r.topic !== first.topic || r.partition !== first.partition || input.extensions !== undefined || input.http !== undefined) return undefined;
-  }
-  return { topic: first.topic, partition: first.partition };
-}
-
-/** A record of such a series as the guest takes it: [offset, key, headers, timestamp, data]. */
-function recordJson(r: KafkaInfo, data: unknown): string {
-  return JSON.stringify([r.offset, r.key, r.headers, r.timestamp, data ?? null]);
+    return sameRecords && r !== undefined ? [r.offset, r.key, r.headers, r.timestamp, data ?? null] : envelope(name, input, `${id}.${i}`, data);
+  });
+  const records = sameRecords ? { records: { topic: first.topic, partition: first.partition } } : {};
+  return { id, eventsJson: JSON.stringify(rows), texts: texts.join(''), textLengths, correlation, ...records };
 }
 
 function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {

@@ -85,17 +85,25 @@ export interface SandboxStats {
   processes: { pid: number; instances: number; rssBytes: number }[];
 }
 
-/** One event of a series; its invocation id is `${series id}.${its index}`. */
-export interface SeriesItem {
-  /** The event (or record tuple), its `data` null when `text` holds it. */
-  eventJson: string;
-  /** The event's data as JSON text, for the guest to parse (scheduler/json-text.ts). */
-  text?: string;
-  /** When not the item's own invocation id. */
-  correlationId?: string;
+/**
+ * A series as the runner sends it: the events (or one partition's records, SeriesRecords) as one
+ * JSON array, and the JSON-text data of its items side by side in one string.
+ */
+export interface SeriesPayload {
+  /** Item i's invocation id is `${id}.${i}`. */
+  id: string;
+  /** JSON array of the events or record tuples; an item whose data is in `texts` has it null. */
+  eventsJson: string;
+  /** The items' JSON-text data (scheduler/json-text.ts), one after the other, in item order. */
+  texts: string;
+  /** Per item, the length (UTF-16 units) of its data in `texts`, or -1. */
+  textLengths: number[];
+  /** Correlation ids that are not the item's own invocation id, by item. */
+  correlation: Record<number, string>;
+  records?: SeriesRecords;
 }
 
-/** A series of one partition's records: each item's eventJson is [offset, key, headers, timestamp, data]. */
+/** A series of one partition's records: each item is [offset, key, headers, timestamp, data], its event built by the guest. */
 export interface SeriesRecords {
   topic: string;
   partition: number;
@@ -134,7 +142,7 @@ export interface SandboxRunner {
    * Run several invocations of `fn` in order on one instance, in one round trip to the sandbox,
    * stopping after the first failure (topic records: one handler call each, IPC amortised).
    */
-  invokeSeries(fn: FunctionVersion, seriesId: string, items: SeriesItem[], deadline: number, records?: SeriesRecords): Promise<SeriesResult>;
+  invokeSeries(fn: FunctionVersion, series: SeriesPayload, deadline: number): Promise<SeriesResult>;
   /** A version became current: pre-warm minWarm instances and retire older versions' idle ones. */
   activate(fn: FunctionVersion): Promise<void>;
   /** A function was deleted: release all its instances once idle. */

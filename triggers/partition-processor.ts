@@ -40,6 +40,9 @@ export interface ProcessorOptions {
 /** Thrown inside a batch to stop without committing the current record (stopping or revoked). */
 class Stopped extends Error {}
 
+/** Records now done (handled, dead-lettered or dropped); `flush`: commit soon (after a series). */
+type MarkDone = (records: readonly LogRecord[], flush?: boolean) => void;
+
 const HEARTBEAT_MS = 2000;
 /** Most records sent to the sandbox in one series. */
 export const SERIES_MAX = 1024;
@@ -70,27 +73,28 @@ export class PartitionProcessor {
 
   async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
     if (this.deferForBatchWait(batch)) return;
-    const offsets = batch.records.map((r) => BigInt(r.offset));
-    const done = new Set<bigint>();
+    const offsets = batch.records.map((r) => r.offset);
+    const done = new Set<string>();
     let prefix = 0; // records [0, prefix) are done
     let committed = -1n;
     let lastCommitAt = this.o.deps.clock.now();
     let chain = Promise.resolve();
     /** force: true = now; 'soon' = now unless a commit went out in the last SERIES_COMMIT_MS. */
     const commitPrefix = (force: boolean | 'soon'): Promise<void> => {
-      while (prefix < offsets.length && done.has(offsets[prefix] as bigint)) prefix++;
+      while (prefix < offsets.length && done.has(offsets[prefix] as string)) prefix++;
       if (prefix === 0) return chain;
-      const next = (offsets[prefix - 1] as bigint) + 1n;
       const age = this.o.deps.clock.now() - lastCommitAt;
-      if (next <= committed || (!force && age < INTERIM_COMMIT_MS) || (force === 'soon' && age < SERIES_COMMIT_MS)) return chain;
+      if ((!force && age < INTERIM_COMMIT_MS) || (force === 'soon' && age < SERIES_COMMIT_MS)) return chain;
+      const next = BigInt(offsets[prefix - 1] as string) + 1n;
+      if (next <= committed) return chain;
       committed = next;
       lastCommitAt = this.o.deps.clock.now();
       chain = chain.then(() => control.commit(String(next)));
       return chain;
     };
     /** `flush`: after a series, commit the done prefix soon rather than at the next interim tick. */
-    const markDone = (record: LogRecord, flush = false) => {
-      done.add(BigInt(record.offset));
+    const markDone: MarkDone = (records, flush = false) => {
+      for (const r of records) done.add(r.offset);
       void commitPrefix(flush ? 'soon' : false).catch(() => undefined);
     };
     const heartbeat = setInterval(() => void control.heartbeat().catch(() => undefined), HEARTBEAT_MS);
@@ -107,7 +111,7 @@ export class PartitionProcessor {
   }
 
   /** Keys in parallel, up to keyConcurrency at once; each key's records in offset order. */
-  private async lanes(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void): Promise<void> {
+  private async lanes(records: LogRecord[], control: BatchControl, markDone: MarkDone): Promise<void> {
     const lanes = new Map<string, LogRecord[]>();
     for (const r of records) {
       const k = r.key === null ? '\u0000' : r.key.toString('latin1');
@@ -133,7 +137,7 @@ export class PartitionProcessor {
   }
 
   /** Batch mode: invocations of up to batchSize decoded records; undecodable ones go to the DLQ alone. */
-  private async batches(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void): Promise<void> {
+  private async batches(records: LogRecord[], control: BatchControl, markDone: MarkDone): Promise<void> {
     for (let i = 0; i < records.length; i += this.o.spec.batchSize) {
       this.ensureActive(control);
       const chunk = records.slice(i, i + this.o.spec.batchSize);
@@ -152,7 +156,7 @@ export class PartitionProcessor {
         else this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', good.length);
         this.stats.processed += good.length;
       }
-      for (const record of chunk) markDone(record);
+      markDone(chunk);
     }
   }
 
@@ -162,7 +166,7 @@ export class PartitionProcessor {
    * single-record path (retries, dead letter), then series resume after it. A lost series (deadline
    * or crash) tells nothing about its records: they are run one by one, so at-least-once holds.
    */
-  private async sequence(records: LogRecord[], control: BatchControl, markDone: (r: LogRecord, flush?: boolean) => void, abandoned: () => boolean = () => false): Promise<void> {
+  private async sequence(records: LogRecord[], control: BatchControl, markDone: MarkDone, abandoned: () => boolean = () => false): Promise<void> {
     let i = 0;
     while (i < records.length) {
       if (abandoned()) return;
@@ -177,7 +181,7 @@ export class PartitionProcessor {
       if (chunk.length <= 1) {
         const record = records[i] as LogRecord;
         await this.one(record);
-        markDone(record);
+        markDone([record]);
         i++;
         continue;
       }
@@ -189,7 +193,7 @@ export class PartitionProcessor {
         throw err;
       }
       const { done } = series;
-      for (let k = 0; k < done; k++) markDone((chunk[k] as { record: LogRecord }).record, k === done - 1);
+      if (done > 0) markDone(records.slice(i, i + done), true);
       if (done > 0) {
         this.stats.processed += done;
         this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', done);
@@ -201,7 +205,7 @@ export class PartitionProcessor {
       const record = records[i] as LogRecord;
       this.ensureActive(control);
       await this.one(record, series.failure);
-      markDone(record);
+      markDone([record]);
       i++;
     }
   }

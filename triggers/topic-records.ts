@@ -67,14 +67,12 @@ export function recordEvent(record: LogRecord, value: unknown): InvokeInput {
   if (!Number.isFinite(info.timestamp) || Math.abs(info.timestamp) > MAX_DATE_MS) {
     throw new FaasError('FAAS_RECORD_UNDECODABLE', `record ${where(record)} has no valid timestamp (${record.timestamp})`);
   }
+  const event: InvokeInput = { data: value, record: info };
   const correlationId = record.headers['faas-correlation-id'];
   const parent = record.headers['faas-source-invocation'];
-  return {
-    data: value,
-    record: info,
-    ...(correlationId ? { correlationId } : {}),
-    ...(parent ? { parentInvocationId: parent } : {}),
-  };
+  if (correlationId) event.correlationId = correlationId;
+  if (parent) event.parentInvocationId = parent;
+  return event;
 }
 
 /** The event of a batch: data is an array of { value, ...record metadata }. */
