@@ -38,6 +38,9 @@ interface SeriesMeta {
   maxLogBytes: number;
 }
 
+/** ctx.emit */
+type Emit = (topic: string, value: unknown, options?: { key?: string; headers?: Record<string, string> }) => Promise<unknown>;
+
 /** A record of a series of one partition's records (SeriesMeta.records). */
 type RecordTuple = [offset: string, key: string | null, headers: Record<string, string>, timestamp: number, data: unknown];
 
@@ -244,6 +247,67 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     return out;
   }
 
+  /**
+   * The handler's ctx. Its functions are made on first use and kept (a series makes a ctx per
+   * record, and most handlers use few of them), each bound to this invocation, so that
+   * `const { emit } = ctx` works. Frozen; the class cannot be reached to make another.
+   */
+  class Ctx {
+    readonly invocationId: string;
+    readonly correlationId: string;
+    readonly functionName: string;
+    readonly functionVersion: number;
+    readonly deadline: number;
+    readonly env: Readonly<Record<string, string>>;
+    readonly log: typeof log;
+    #state: Record<string, unknown> | undefined;
+    #remainingMs: (() => number) | undefined;
+    #emit: Emit | undefined;
+    #invoke: ((name: string, payload?: unknown) => Promise<unknown>) | undefined;
+    #invokeAsync: ((name: string, payload?: unknown) => Promise<unknown>) | undefined;
+
+    constructor(meta: GuestMeta) {
+      this.invocationId = meta.invocationId;
+      this.correlationId = meta.correlationId;
+      this.functionName = fnInfo.name;
+      this.functionVersion = fnInfo.version;
+      this.deadline = meta.deadline;
+      this.env = env;
+      this.log = log;
+      freeze(this);
+    }
+
+    get state(): Record<string, unknown> {
+      return (this.#state ??= stateApi(this.invocationId, null));
+    }
+
+    get remainingMs(): () => number {
+      const deadline = this.deadline;
+      return (this.#remainingMs ??= () => Math.max(0, deadline - now()));
+    }
+
+    get emit(): Emit {
+      const id = this.invocationId;
+      return (this.#emit ??= (topic, value, options) => {
+        const text = stringify(value);
+        if (text === undefined) return Promise.reject(new TypeError('ctx.emit: the value must be a JSON value'));
+        return call(id, 'emit', [topic, text, options?.key ?? null, options?.headers ?? null]);
+      });
+    }
+
+    get invoke(): (name: string, payload?: unknown) => Promise<unknown> {
+      const id = this.invocationId;
+      return (this.#invoke ??= (name, payload) => callWith(id, 'invoke', name, payload));
+    }
+
+    get invokeAsync(): (name: string, payload?: unknown) => Promise<unknown> {
+      const id = this.invocationId;
+      return (this.#invokeAsync ??= (name, payload) => callWith(id, 'invokeAsync', name, payload));
+    }
+  }
+  Object.defineProperty(Ctx.prototype, 'constructor', { value: undefined });
+  freeze(Ctx.prototype);
+
   /** Runs the handler: ['ok', result JSON] or ['err', error JSON]; its console lines wait in `logs`. */
   async function runOne(event: unknown, meta: GuestMeta): Promise<[status: 'ok' | 'err', payload: string]> {
     logs = [];
@@ -251,24 +315,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     droppedLogs = 0;
     maxLogBytes = meta.maxLogBytes;
     timers.clear();
-    const ctx = freeze({
-      invocationId: meta.invocationId,
-      correlationId: meta.correlationId,
-      functionName: fnInfo.name,
-      functionVersion: fnInfo.version,
-      deadline: meta.deadline,
-      remainingMs: () => Math.max(0, meta.deadline - now()),
-      env,
-      log,
-      state: stateApi(meta.invocationId, null),
-      emit: (topic: string, value: unknown, options?: { key?: string; headers?: Record<string, string> }) => {
-        const text = stringify(value);
-        if (text === undefined) return Promise.reject(new TypeError('ctx.emit: the value must be a JSON value'));
-        return call(meta.invocationId, 'emit', [topic, text, options?.key ?? null, options?.headers ?? null]);
-      },
-      invoke: (name: string, payload?: unknown) => callWith(meta.invocationId, 'invoke', name, payload),
-      invokeAsync: (name: string, payload?: unknown) => callWith(meta.invocationId, 'invokeAsync', name, payload),
-    });
+    const ctx = new Ctx(meta);
     let result: unknown;
     try {
       result = await (handler as Handler)(event, ctx);

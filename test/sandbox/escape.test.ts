@@ -24,7 +24,7 @@ describe('escape attempts', () => {
 
   it.each([
     { probe: 'constructor', name: 'ReferenceError', message: /process is not defined/ },
-    { probe: 'ctx-constructor', name: 'ReferenceError', message: /process is not defined/ },
+    { probe: 'ctx-constructor', name: 'TypeError', message: /reading 'constructor'/ }, // ctx has no constructor to climb
     { probe: 'require', name: 'ReferenceError', message: /require is not defined/ },
     { probe: 'global-process', name: 'TypeError', message: /reading 'pid'/ },
     { probe: 'function-this', name: 'TypeError', message: /reading 'pid'/ },
