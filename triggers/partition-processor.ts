@@ -193,8 +193,8 @@ export class PartitionProcessor {
         throw err;
       }
       const { done } = series;
-      if (done > 0) markDone(records.slice(i, i + done), true);
       if (done > 0) {
+        markDone(records.slice(i, i + done), true);
         this.stats.processed += done;
         this.o.deps.metrics.triggerEvent(this.o.fn, this.type(), 'success', done);
       }
