@@ -53,6 +53,19 @@ export interface RunningConsumer extends RunningTrigger {
   assignment(): readonly number[] | undefined;
 }
 
+/** Records of a fetched batch handed to the processor at once; committed at the end of each. */
+const CHUNK = 2048;
+
+/**
+ * The chunk size: CHUNK, in whole batches in batch mode. With batchWaitMs a chunk is one batch, so
+ * a short one can wait for the log to deliver it again, fuller (PartitionProcessor.deferForBatchWait).
+ */
+function chunkSize(spec: ConsumerOptions['spec']): number {
+  if (spec.mode !== 'batch') return CHUNK;
+  if (spec.batchWaitMs > 0) return Math.max(spec.batchSize, 100);
+  return Math.max(spec.batchSize, CHUNK - (CHUNK % spec.batchSize));
+}
+
 /** A running consumer of one topic for one function (used by the topic and webhook-ingest triggers). */
 export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer> {
   const abort = new AbortController();
@@ -76,7 +89,7 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer
     // With a gate, every owned partition is fetched and handed over at once, and the gate decides
     // how many are processed: resizing it takes effect within the current fetch, with no rebalance.
     partitionsConcurrently: o.gate ? 64 : Math.max(1, Math.min(o.manifest.scaling.maxInstances, 16)),
-    maxBatchRecords: o.spec.mode === 'batch' ? Math.max(o.spec.batchSize, 100) : 2048,
+    maxBatchRecords: chunkSize(o.spec),
     onBatch: o.gate
       ? async (batch, control) => {
           const gate = o.gate as ConcurrencyGate;

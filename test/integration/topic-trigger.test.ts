@@ -142,6 +142,44 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await fullyCommitted(`faas.${name}`, topic);
   });
 
+  it('batch mode fills whole batches out of one large fetch, in order, the last one short', async () => {
+    const name = uniqueName('batch-big');
+    const topic = uniqueName('views');
+    await rt.eventLog.ensureTopic(topic, 1);
+    await produce(topic, Array.from({ length: 250 }, (_, n) => ({ value: { n } })));
+    await deploy(name, { topic, mode: 'batch', batchSize: 100 });
+    const got = await eventually(async () => {
+      const s = await seen(name);
+      return s.length >= 250 ? s : undefined;
+    }, 30_000);
+    expect(got.map((x) => x.n)).toEqual(Array.from({ length: 250 }, (_, n) => n));
+    // One produce request, one fetch: whole batches of 100, then the rest (sizes by invocation).
+    expect([...new Map(got.map((x) => [x.id, x.size])).values()]).toEqual([100, 100, 50]);
+    await fullyCommitted(`faas.${name}`, topic);
+  });
+
+  it('batchWaitMs: a short batch waits for more records, up to batchWaitMs, then runs as it is', async () => {
+    const name = uniqueName('batch-wait');
+    const topic = uniqueName('events');
+    await rt.eventLog.ensureTopic(topic, 1);
+    await deploy(name, { topic, mode: 'batch', batchSize: 10, batchWaitMs: 1500 });
+    await produce(topic, Array.from({ length: 3 }, (_, n) => ({ value: { n } })));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await seen(name)).toEqual([]); // 3 of 10, and 300 of 1500 ms: still waiting
+    await produce(topic, Array.from({ length: 7 }, (_, n) => ({ value: { n: n + 3 } })));
+    const full = await eventually(async () => {
+      const s = await seen(name);
+      return s.length >= 10 ? s : undefined;
+    }, 30_000);
+    expect(full.map((x) => [x.n, x.size])).toEqual(Array.from({ length: 10 }, (_, n) => [n, 10])); // one invocation of all 10
+    const lone = Date.now();
+    await produce(topic, [{ value: { n: 10 } }]);
+    const late = await eventually(async () => (await seen(name)).find((x) => x.n === 10), 30_000);
+    expect(late.size).toBe(1);
+    expect(late.t0 - lone).toBeGreaterThanOrEqual(1400); // ran once its wait was over, alone
+    await fullyCommitted(`faas.${name}`, topic);
+  });
+
   it('a redeploy while consuming loses nothing: later records meet the new version', async () => {
     const name = uniqueName('redeploy');
     const topic = uniqueName('stream');
