@@ -231,6 +231,7 @@ export class Invoker {
   /** The scope's emitted records with the runtime's headers, by topic. */
   private outbox(scope: Scope, fn: string, input: InvokeInput, ids: { invocationId: string; correlationId: string }): Map<string, ProducedRecord[]> {
     const byTopic = new Map<string, ProducedRecord[]>();
+    const causation = attributes(fn, input, ids.invocationId).id;
     for (const [i, r] of scope.emits.entries()) {
       const list = byTopic.get(r.topic) ?? [];
       list.push({
@@ -240,7 +241,7 @@ export class Invoker {
           ...r.headers,
           'faas-event-id': `${input.fence ?? ids.invocationId}#${i}`,
           'faas-correlation-id': ids.correlationId,
-          'faas-causation-id': attributes(fn, input, ids.invocationId).id,
+          'faas-causation-id': causation,
           'faas-source-function': fn,
           'faas-source-invocation': ids.invocationId,
         },
@@ -345,6 +346,7 @@ function traced(scope: Scope | undefined, input: InvokeInput): boolean {
 
 /** One hop of a correlation's trace: which function ran, caused by what, and how it ended. */
 function hop(r: Omit<InvocationResult, 'resultJson' | 'error'>, input: InvokeInput, error: ErrorData | undefined): TraceHop {
+  const { source, type } = attributes(r.function, input, r.invocationId);
   return {
     ts: Date.now(),
     correlationId: r.correlationId,
@@ -352,8 +354,8 @@ function hop(r: Omit<InvocationResult, 'resultJson' | 'error'>, input: InvokeInp
     ...(input.parentInvocationId !== undefined ? { parentInvocationId: input.parentInvocationId } : {}),
     function: r.function,
     version: r.version,
-    source: attributes(r.function, input, r.invocationId).source,
-    type: attributes(r.function, input, r.invocationId).type,
+    source,
+    type,
     depth: (input.chain?.length ?? 0) + 1,
     start: r.start,
     durationMs: Math.round(r.durationMs * 1000) / 1000,

@@ -66,6 +66,13 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
 
   const deadLetters = (topic: string, expected: number) => readTopic(rt.eventLog, topic, expected);
 
+  /** What the handler logged, once it logged at least `n` records. */
+  const seenAtLeast = (name: string, n: number) =>
+    eventually(async () => {
+      const s = await seen(name);
+      return s.length >= n ? s : undefined;
+    }, 30_000);
+
   async function fullyCommitted(group: string, topic: string) {
     // A partition that never got a record has no commit (Kafka): its start equals its end.
     await eventually(async () => (await rt.eventLog.offsets(group, topic)).every((p) => (p.committed ?? p.start) === p.end), 20_000);
@@ -112,10 +119,7 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await rt.eventLog.ensureTopic(topic, 1);
     await produce(topic, Array.from({ length: 24 }, (_, n) => ({ key: `k${n % 4}`, value: { n, sleep: 30 } })));
     await deploy(name, { topic, keyConcurrency: 4 });
-    const got = await eventually(async () => {
-      const s = await seen(name);
-      return s.length >= 24 ? s : undefined;
-    }, 30_000);
+    const got = await seenAtLeast(name, 24);
     for (const k of ['k0', 'k1', 'k2', 'k3']) {
       const ns = got.filter((x) => x.k === k).map((x) => x.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
@@ -132,10 +136,7 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await rt.eventLog.ensureTopic(topic, 1);
     await produce(topic, Array.from({ length: 12 }, (_, n) => ({ value: { n } })));
     await deploy(name, { topic, mode: 'batch', batchSize: 5 });
-    const got = await eventually(async () => {
-      const s = await seen(name);
-      return s.length >= 12 ? s : undefined;
-    }, 30_000);
+    const got = await seenAtLeast(name, 12);
     expect(got.map((x) => x.n)).toEqual(Array.from({ length: 12 }, (_, n) => n));
     expect(Math.max(...got.map((x) => x.size))).toBeLessThanOrEqual(5);
     expect(got.every((x) => x.id.includes('-'))).toBe(true);
@@ -148,10 +149,7 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await rt.eventLog.ensureTopic(topic, 1);
     await produce(topic, Array.from({ length: 250 }, (_, n) => ({ value: { n } })));
     await deploy(name, { topic, mode: 'batch', batchSize: 100 });
-    const got = await eventually(async () => {
-      const s = await seen(name);
-      return s.length >= 250 ? s : undefined;
-    }, 30_000);
+    const got = await seenAtLeast(name, 250);
     expect(got.map((x) => x.n)).toEqual(Array.from({ length: 250 }, (_, n) => n));
     // One produce request, one fetch: whole batches of 100, then the rest (sizes by invocation).
     expect([...new Map(got.map((x) => [x.id, x.size])).values()]).toEqual([100, 100, 50]);
@@ -167,10 +165,7 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await new Promise((r) => setTimeout(r, 300));
     expect(await seen(name)).toEqual([]); // 3 of 10, and 300 of 1500 ms: still waiting
     await produce(topic, Array.from({ length: 7 }, (_, n) => ({ value: { n: n + 3 } })));
-    const full = await eventually(async () => {
-      const s = await seen(name);
-      return s.length >= 10 ? s : undefined;
-    }, 30_000);
+    const full = await seenAtLeast(name, 10);
     expect(full.map((x) => [x.n, x.size])).toEqual(Array.from({ length: 10 }, (_, n) => [n, 10])); // one invocation of all 10
     const lone = Date.now();
     await produce(topic, [{ value: { n: 10 } }]);
