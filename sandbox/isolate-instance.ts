@@ -30,7 +30,7 @@ export interface InstanceSpec {
 
 export type InstanceOutcome =
   | { ok: true; resultJson: string; logs: LogEntry[] }
-  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean };
+  | { ok: false; error: ErrorData; logs: LogEntry[]; lost: boolean; sliced?: true };
 
 /**
  * Compiled code per function version (by digest), shared by all isolates of one process. The first
@@ -55,6 +55,15 @@ export class CodeCache {
     this.entries.get(digest)?.release();
     this.entries.delete(digest);
     this.seen.delete(digest);
+    this.slow.delete(digest);
+  }
+  private readonly slow = new Set<string>();
+  /** `digest` ran past SYNC_SLICE_MS synchronously: its invocations skip the sync-first path in this process. */
+  markSlow(digest: string): void {
+    this.slow.add(digest);
+  }
+  isSlow(digest: string): boolean {
+    return this.slow.has(digest);
   }
   get size(): number {
     return this.entries.size;
@@ -74,25 +83,38 @@ export function guestBootstrapSource(): string {
   return bootstrapSource;
 }
 
-type KillReason = 'timeout' | 'disposed';
+type KillReason = 'timeout' | 'disposed' | 'sliced';
+
+/**
+ * The longest the synchronous part of an invocation may hold the sandbox process's thread on the
+ * sync-first path (IsolateInstance.invoke). Past it the run is cut off, and the sandbox process
+ * runs the invocation again, asynchronously, in a new isolate.
+ */
+export const SYNC_SLICE_MS = 20;
+
+/** The guest bridge's entry points (sandbox/guest/bootstrap.ts). */
+interface GuestRefs {
+  invoke: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
+  begin: ivm.Reference<(e: string, m: string) => void>;
+  take: ivm.Reference<() => GuestOutcome | null>;
+  wait: ivm.Reference<() => Promise<GuestOutcome>>;
+  series: ivm.Reference<(e: string, t: string, m: string) => Promise<string>>;
+  resolveCall: ivm.Reference<(id: number, ok: boolean, payload: string) => void>;
+}
 
 export class IsolateInstance {
   private readonly isolate: ivm.Isolate;
-  private readonly invokeRef: ivm.Reference<(e: string, m: string) => Promise<GuestOutcome>>;
-  private readonly seriesRef: ivm.Reference<(e: string, t: string, m: string) => Promise<string>>;
-  private readonly fireRef: ivm.Reference<(id: number) => void>;
-  private resolveRef: ivm.Reference<(id: number, ok: boolean, payload: string) => void> | undefined;
+  private readonly refs: GuestRefs;
+  private readonly cache: CodeCache;
   private readonly timers: Set<NodeJS.Timeout>;
   private killed: KillReason | undefined;
-  private invocations = 0;
   readonly spec: InstanceSpec;
 
-  private constructor(spec: InstanceSpec, isolate: ivm.Isolate, invokeRef: IsolateInstance['invokeRef'], seriesRef: IsolateInstance['seriesRef'], fireRef: IsolateInstance['fireRef'], timers: Set<NodeJS.Timeout>) {
+  private constructor(spec: InstanceSpec, isolate: ivm.Isolate, refs: GuestRefs, cache: CodeCache, timers: Set<NodeJS.Timeout>) {
     this.spec = spec;
     this.isolate = isolate;
-    this.invokeRef = invokeRef;
-    this.seriesRef = seriesRef;
-    this.fireRef = fireRef;
+    this.refs = refs;
+    this.cache = cache;
     this.timers = timers;
   }
 
@@ -106,12 +128,16 @@ export class IsolateInstance {
     try {
       const context = isolate.createContextSync();
       const timers = new Set<NodeJS.Timeout>();
+      const self: { instance?: IsolateInstance } = {};
+      /** A callback that reaches the host after its instance was killed (a cut-off run's) is dropped. */
+      const dropped = () => self.instance !== undefined && !self.instance.alive;
       // Set below; the timer callback needs the guest's fireTimer reference.
       const fireBox: { ref?: ivm.Reference<(id: number) => void> } = {};
       // A Callback, not a Reference: a Reference passed with `arguments: { reference: true }` is
       // wrapped again and its applyIgnored silently calls nothing (pinned in test/sandbox).
       const timerHost = new ivm.Callback(
         (id: number, ms: number) => {
+          if (dropped()) return;
           // Clamped: Node fires delays above 2^31-1 ms at once. No timer outlives its invocation anyway.
           const handle = setTimeout(() => {
             timers.delete(handle);
@@ -126,21 +152,19 @@ export class IsolateInstance {
       const bootstrap = isolate.compileScriptSync(guestBootstrapSource(), { filename: 'faas:///bootstrap.js', ...cache.compileOptions(BOOTSTRAP_DIGEST) }) as ivm.Script & ivm.CachedDataResult;
       cache.store(BOOTSTRAP_DIGEST, bootstrap.cachedData);
       const install = bootstrap.runSync(context, { reference: true }) as ivm.Reference<(timerHost: unknown, callHost: unknown) => Record<string, unknown>>;
-      const self: { instance?: IsolateInstance } = {};
       const callHost = new ivm.Callback(
         (callId: number, invocationId: string, op: string, argsJson: string) => {
+          if (dropped()) return;
           if (onCall) onCall(callId, invocationId, op, argsJson);
           else self.instance?.resolveCall(callId, false, JSON.stringify({ code: 'FAAS_INTERNAL', message: `runtime call ${op} is not available here` }));
         },
         { ignored: true },
       );
       const api: ivm.Reference<Record<string, unknown>> = install.applySync(undefined, [timerHost, callHost], { result: { reference: true } });
-      const resolveRef = api.getSync('resolveCall', { reference: true }) as ivm.Reference<(id: number, ok: boolean, payload: string) => void>;
-      const setHandler = api.getSync('setHandler', { reference: true }) as ivm.Reference<(...a: unknown[]) => void>;
-      const invokeRef = api.getSync('invoke', { reference: true }) as IsolateInstance['invokeRef'];
-      const seriesRef = api.getSync('invokeSeries', { reference: true }) as IsolateInstance['seriesRef'];
-      const fire = api.getSync('fireTimer', { reference: true }) as ivm.Reference<(id: number) => void>;
-      fireBox.ref = fire;
+      const ref = <F>(name: string) => api.getSync(name, { reference: true }) as ivm.Reference<F>;
+      const setHandler = ref<(...a: unknown[]) => void>('setHandler');
+      const refs: GuestRefs = { invoke: ref('invoke'), begin: ref('begin'), take: ref('take'), wait: ref('wait'), series: ref('invokeSeries'), resolveCall: ref('resolveCall') };
+      fireBox.ref = ref('fireTimer');
 
       // The typings omit it, but compileScript returns the produced cache on the script (documented).
       const script = (await isolate.compileScript(spec.code, {
@@ -160,8 +184,7 @@ export class IsolateInstance {
       } catch (err) {
         throw new InitError(guestErrorData(isolate, err, 'FAAS_INIT_FAILED'));
       }
-      const instance = new IsolateInstance(spec, isolate, invokeRef, seriesRef, fire, timers);
-      instance.resolveRef = resolveRef;
+      const instance = new IsolateInstance(spec, isolate, refs, cache, timers);
       self.instance = instance;
       return instance;
     } catch (err) {
@@ -174,10 +197,51 @@ export class IsolateInstance {
     return this.killed === undefined && !this.isolate.isDisposed;
   }
 
+  /**
+   * One invocation. Sync-first: the handler is started by a synchronous call into the isolate on
+   * this thread, and when it settles without the host (no await on a runtime call or a timer), its
+   * outcome is taken by a second synchronous call. An async call into an isolate hops to isolated-vm's
+   * thread and back, which costs about 60–75 µs of CPU; the two synchronous calls cost about 6 µs
+   * (bench/cold-warm.ts, docs/BENCHMARKS.md). A handler still waiting on the host is awaited
+   * asynchronously, under its deadline. The synchronous part may hold this thread, shared by all
+   * instances of the process, for SYNC_SLICE_MS at most: past it the run is cut off, its callbacks
+   * dropped, and the outcome says `sliced` (the caller runs it again in a new instance, and this
+   * function version runs asynchronously from then on: CodeCache.markSlow).
+   */
   async invoke(spec: InvokeSpec): Promise<InstanceOutcome> {
-    const meta = { invocationId: spec.invocationId, correlationId: spec.correlationId, deadline: spec.deadline, maxResultBytes: spec.maxResultBytes, maxLogBytes: spec.maxLogBytes };
-    const run = await this.guarded(spec.deadline, (timeout) => this.invokeRef.apply(undefined, [spec.eventJson, JSON.stringify(meta)], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<GuestOutcome>);
+    const metaJson = JSON.stringify({ invocationId: spec.invocationId, correlationId: spec.correlationId, deadline: spec.deadline, maxResultBytes: spec.maxResultBytes, maxLogBytes: spec.maxLogBytes });
+    let call: (timeout: number) => Promise<GuestOutcome>;
+    if (this.cache.isSlow(this.spec.digest)) {
+      call = (timeout) => this.refs.invoke.apply(undefined, [spec.eventJson, metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<GuestOutcome>;
+    } else {
+      const settled = this.invokeSync(spec, metaJson);
+      if (settled !== undefined) return settled;
+      call = (timeout) => this.refs.wait.apply(undefined, [], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<GuestOutcome>;
+    }
+    const run = await this.guarded(spec.deadline, call);
     return run.ok ? toOutcome(spec.invocationId, run.value, spec.maxResultBytes) : { ok: false, error: run.error, logs: [], lost: true };
+  }
+
+  /** The synchronous part of invoke(): its outcome, or undefined when the handler waits on the host. */
+  private invokeSync(spec: InvokeSpec, metaJson: string): InstanceOutcome | undefined {
+    if (!this.alive) return { ok: false, error: { code: 'FAAS_INTERNAL', message: 'instance is disposed' }, logs: [], lost: true };
+    const remaining = Math.max(1, spec.deadline - Date.now());
+    const slice = Math.min(remaining, SYNC_SLICE_MS);
+    let out: GuestOutcome | null;
+    try {
+      this.refs.begin.applySync(undefined, [spec.eventJson, metaJson], { timeout: slice });
+      out = this.refs.take.applySync(undefined, [], { result: { copy: true } });
+    } catch (err) {
+      if (slice < remaining && isTimeoutError(err) && !this.isolate.isDisposed) {
+        this.cache.markSlow(this.spec.digest);
+        this.kill('sliced');
+        return { ok: false, error: { code: 'FAAS_INTERNAL', message: `the synchronous part ran past ${SYNC_SLICE_MS} ms; run again asynchronously` }, logs: [], lost: true, sliced: true };
+      }
+      const error = this.failure(err, remaining);
+      this.dispose();
+      return { ok: false, error, logs: [], lost: true };
+    }
+    return out === null ? undefined : toOutcome(spec.invocationId, out, spec.maxResultBytes);
   }
 
   /**
@@ -187,27 +251,19 @@ export class IsolateInstance {
    * runs those events one by one.
    */
   async invokeSeries(spec: SeriesSpec): Promise<{ outcomeJson: string; lost: false } | { lost: true; error: ErrorData }> {
-    const run = await this.guarded(spec.deadline, (timeout) => this.seriesRef.apply(undefined, [spec.eventsJson, spec.texts, spec.metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<string>);
+    const run = await this.guarded(spec.deadline, (timeout) => this.refs.series.apply(undefined, [spec.eventsJson, spec.texts, spec.metaJson], { timeout, result: { promise: true, copy: true } }) as unknown as Promise<string>);
     return run.ok ? { outcomeJson: run.value, lost: false } : { lost: true, error: run.error };
   }
 
   /** Runs a call into the guest under the wall-clock deadline; an isolate whose call failed is destroyed. */
   private async guarded<T>(deadline: number, call: (timeoutMs: number) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: ErrorData }> {
     if (!this.alive) return { ok: false, error: { code: 'FAAS_INTERNAL', message: 'instance is disposed' } };
-    this.invocations++;
     const remaining = Math.max(1, deadline - Date.now());
     const deadlineTimer = setTimeout(() => this.kill('timeout'), remaining);
     try {
       return { ok: true, value: await call(remaining) };
     } catch (err) {
-      // Sync timeouts leave the isolate in an unknown state: destroy it either way. An isolate that
-      // is disposed although we did not kill it hit its memory limit (isolated-vm then rejects
-      // pending promises with messages like "Promise was abandoned", not "memory limit").
-      const error: ErrorData = this.killed === 'timeout' || isTimeoutError(err)
-        ? { code: 'FAAS_TIMEOUT', message: `invocation passed its deadline of ${remaining} ms; the sandbox was destroyed` }
-        : this.killed === undefined && this.isolate.isDisposed
-          ? { code: 'FAAS_MEMORY_LIMIT', message: `the handler exceeded its memory limit of ${this.spec.memoryMb} MB; the sandbox was destroyed` }
-          : guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
+      const error = this.failure(err, remaining);
       this.dispose();
       return { ok: false, error };
     } finally {
@@ -217,10 +273,22 @@ export class IsolateInstance {
     }
   }
 
+  /**
+   * What a failed call into the guest means. Sync timeouts leave the isolate in an unknown state: it
+   * is destroyed either way. An isolate that is disposed although we did not kill it hit its memory
+   * limit (isolated-vm then rejects pending promises with messages like "Promise was abandoned", not
+   * "memory limit").
+   */
+  private failure(err: unknown, remainingMs: number): ErrorData {
+    if (this.killed === 'timeout' || isTimeoutError(err)) return { code: 'FAAS_TIMEOUT', message: `invocation passed its deadline of ${remainingMs} ms; the sandbox was destroyed` };
+    if (this.killed === undefined && this.isolate.isDisposed) return { code: 'FAAS_MEMORY_LIMIT', message: `the handler exceeded its memory limit of ${this.spec.memoryMb} MB; the sandbox was destroyed` };
+    return guestErrorData(this.isolate, err, 'FAAS_INTERNAL');
+  }
+
   /** Answer a guest's runtime call (see create's onCall). Ignored once the instance is gone. */
   resolveCall(callId: number, ok: boolean, payload: string): void {
     if (!this.alive) return;
-    this.resolveRef?.applyIgnored(undefined, [callId, ok, payload]);
+    this.refs.resolveCall.applyIgnored(undefined, [callId, ok, payload]);
   }
 
   heapBytes(): number {
@@ -234,10 +302,6 @@ export class IsolateInstance {
       // test/sandbox/heap-stats.test.ts).
       return 0;
     }
-  }
-
-  get invocationCount(): number {
-    return this.invocations;
   }
 
   dispose(): void {

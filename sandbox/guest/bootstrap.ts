@@ -5,7 +5,8 @@
  * sees an isolated-vm object. Intrinsics are captured before any guest code runs, so a handler that
  * patches JSON or Array.prototype breaks only itself. Only strings and plain copies cross.
  *
- * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)`,
+ * Host → guest: `setHandler(exports, envJson, fnJson)`, `invoke(eventJson, metaJson)` (or, from a
+ * synchronous call, `begin(eventJson, metaJson)` then `take()`, and `wait()` when it did not settle),
  * `invokeSeries(eventsJson, metaJson)` (several events, one round trip, outcomes as one JSON text), `resolveCall(id, ok,
  * payload)` and `fireTimer(id)`. Guest → host, fire-and-forget ivm.Callbacks: `timerHost(id, ms)`
  * and `callHost(id, invocationId, op, argsJson)` (ctx.state, ctx.emit, ctx.invoke). Console output is buffered
@@ -77,10 +78,16 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   const timers = new mapCtor<number, () => void>();
   let nextCall = 1;
   const calls = new mapCtor<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  /** The current invocation armed a timer or called the runtime: its outcome must follow those callbacks. */
+  let hostTouched = false;
+  /** The invocation begun by begin(), and its outcome once its handler settled. */
+  let begun: Promise<GuestOutcome> | undefined;
+  let settled: GuestOutcome | undefined;
 
   /** A call to the runtime (state, emit, invoke): answered through resolveCall. */
   function call(invocationId: string, op: string, args: unknown[]): Promise<unknown> {
     const id = nextCall++;
+    hostTouched = true;
     return new Promise((resolve, reject) => {
       calls.set(id, { resolve, reject });
       callHost(id, invocationId, op, stringify(args));
@@ -177,6 +184,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   g.setTimeout = (fn: unknown, ms?: unknown, ...args: unknown[]): number => {
     if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function (strings are not evaluated)');
     const id = nextTimer++;
+    hostTouched = true;
     timers.set(id, () => (fn as (...x: unknown[]) => void)(...args));
     timerHost(id, Math.max(0, Number(ms) || 0));
     return id;
@@ -315,6 +323,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     droppedLogs = 0;
     maxLogBytes = meta.maxLogBytes;
     timers.clear();
+    hostTouched = false;
     const ctx = new Ctx(meta);
     let result: unknown;
     try {
@@ -382,6 +391,34 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     async invoke(eventJson: string, metaJson: string): Promise<GuestOutcome> {
       const [status, payload] = await runOne(parse(eventJson), parse(metaJson) as GuestMeta);
       return [status, payload, stringify(takeLogs())];
+    },
+
+    /**
+     * The sync-first path (IsolateInstance.invoke): begin() starts an invocation from a synchronous
+     * call and returns. take(), called right after it, answers the outcome when the handler settled
+     * without the host and without arming a timer or calling the runtime (those callbacks reach the
+     * host after the call, and the outcome must not overtake them); else null, and the host awaits
+     * wait() instead, asynchronously.
+     */
+    begin(eventJson: string, metaJson: string): void {
+      settled = undefined;
+      begun = runOne(parse(eventJson), parse(metaJson) as GuestMeta).then(([status, payload]) => (settled = [status, payload, stringify(takeLogs())]));
+    },
+
+    take(): GuestOutcome | null {
+      const out = settled;
+      if (out === undefined || hostTouched) return null;
+      settled = undefined;
+      begun = undefined;
+      return out;
+    },
+
+    wait(): Promise<GuestOutcome> {
+      const pending = begun;
+      begun = undefined;
+      settled = undefined;
+      if (pending === undefined) return Promise.reject(new ErrorCtor('no invocation was begun'));
+      return pending;
     },
 
     /**

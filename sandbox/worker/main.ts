@@ -12,6 +12,8 @@ import type { HostEnvelope, HostMessage, InvokeMessage, LoadMessage, SeriesMessa
 const cache = new CodeCache();
 const code = new Map<string, string>();
 const instances = new Map<number, Promise<IsolateInstance>>();
+/** What each instance was loaded from, to load it again after a run was cut off (IsolateInstance.invoke). */
+const loads = new Map<number, LoadMessage>();
 
 const outbox = new Coalescer<WorkerMessage>((m) => {
   if (process.connected) process.send?.(m);
@@ -23,21 +25,33 @@ function send(msg: WorkerMessage): void {
 
 function load(msg: LoadMessage): void {
   if (msg.code !== undefined) code.set(msg.digest, msg.code);
-  const source = code.get(msg.digest);
+  loads.set(msg.instanceId, msg);
   const started = performance.now();
+  const pending = start(msg);
+  pending.then(
+    () => send({ t: 'loaded', instanceId: msg.instanceId, ok: true, initMs: performance.now() - started }),
+    (err: unknown) => {
+      forget(msg.instanceId);
+      send({ t: 'loaded', instanceId: msg.instanceId, ok: false, error: initErrorData(err) });
+    },
+  );
+}
+
+function forget(instanceId: number): void {
+  instances.delete(instanceId);
+  loads.delete(instanceId);
+}
+
+/** A new isolate for instance `msg.instanceId`, registered as it. */
+function start(msg: LoadMessage): Promise<IsolateInstance> {
+  const source = code.get(msg.digest);
   const pending = source === undefined
     ? Promise.reject(new InitError({ code: 'FAAS_INTERNAL', message: `sandbox process has no code for ${msg.digest}` }))
     : IsolateInstance.create({ name: msg.name, version: msg.version, digest: msg.digest, code: source, memoryMb: msg.memoryMb, env: msg.env, initTimeoutMs: msg.initTimeoutMs }, cache, (callId, invocationId, op, args) =>
         send({ t: 'call', instanceId: msg.instanceId, invocationId, callId, op, args }),
       );
   instances.set(msg.instanceId, pending);
-  pending.then(
-    () => send({ t: 'loaded', instanceId: msg.instanceId, ok: true, initMs: performance.now() - started }),
-    (err: unknown) => {
-      instances.delete(msg.instanceId);
-      send({ t: 'loaded', instanceId: msg.instanceId, ok: false, error: initErrorData(err) });
-    },
-  );
+  return pending;
 }
 
 async function invoke(msg: InvokeMessage): Promise<void> {
@@ -51,12 +65,13 @@ async function invoke(msg: InvokeMessage): Promise<void> {
     send({ t: 'result', invocationId: msg.invocationId, ok: false, error: initErrorData(err), logs: [], durationMs: performance.now() - started, lost: true });
     return;
   }
-  const out = await instance.invoke(msg);
+  let out = await instance.invoke(msg);
+  if (!out.ok && out.sliced) out = await again(msg);
   const durationMs = performance.now() - started;
   if (out.ok) {
     send({ t: 'result', invocationId: msg.invocationId, ok: true, resultJson: out.resultJson, logs: out.logs, durationMs });
   } else {
-    if (out.lost) instances.delete(msg.instanceId);
+    if (out.lost) forget(msg.instanceId);
     send({ t: 'result', invocationId: msg.invocationId, ok: false, error: out.error, logs: out.logs, durationMs, lost: out.lost });
   }
 }
@@ -73,9 +88,24 @@ async function series(msg: SeriesMessage): Promise<void> {
     return;
   }
   const out = await instance.invokeSeries(msg);
-  if (out.lost) instances.delete(msg.instanceId);
+  if (out.lost) forget(msg.instanceId);
   const durationMs = performance.now() - started;
   send(out.lost ? { t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: '[]', lost: true, error: out.error, durationMs } : { t: 'seriesResult', seriesId: msg.seriesId, outcomeJson: out.outcomeJson, lost: false, durationMs });
+}
+
+/**
+ * An invocation whose synchronous part was cut off: its isolate is gone (with whatever the cut-off
+ * run changed), so it runs again in a new one for the same instance, asynchronously (its function
+ * version is marked slow).
+ */
+async function again(msg: InvokeMessage): Promise<Awaited<ReturnType<IsolateInstance['invoke']>>> {
+  const spec = loads.get(msg.instanceId);
+  try {
+    if (spec === undefined) throw new InitError({ code: 'FAAS_INTERNAL', message: `no sandbox instance ${msg.instanceId}` });
+    return await (await start(spec)).invoke(msg);
+  } catch (err) {
+    return { ok: false, error: initErrorData(err), logs: [], lost: true };
+  }
 }
 
 function initErrorData(err: unknown): ErrorData {
@@ -114,7 +144,7 @@ function dispatch(msg: HostMessage): void {
       break;
     case 'dispose': {
       const p = instances.get(msg.instanceId);
-      instances.delete(msg.instanceId);
+      forget(msg.instanceId);
       p?.then((i) => i.dispose(), () => undefined);
       break;
     }
