@@ -52,7 +52,7 @@ function laneFor(id: number): Lane {
  */
 async function run(lane: Lane, valuesJson: string): Promise<string> {
   lane.begin.applySync(undefined, [valuesJson]);
-  return lane.take.applySync(undefined, []) ?? (await lane.wait.apply(undefined, [], { result: { promise: true } }));
+  return lane.take.applySync(undefined, []) ?? ((await lane.wait.apply(undefined, [], { result: { promise: true } })) as string);
 }
 
 process.on('message', (m: { id: number; lane: number; valuesJson: string }) => {
