@@ -182,6 +182,21 @@ export class IsolateRunner implements SandboxRunner {
     this.topUp(pool);
   }
 
+  prewarm(name: string, instances: number): void {
+    const pool = this.pools.get(name);
+    const fn = pool?.current;
+    if (pool === undefined || fn === undefined) return;
+    // Within maxInstances, counting a retiring version's instances still in the pool.
+    const others = pool.instances.size - this.currentCount(pool, fn);
+    this.fill(pool, Math.min(instances, fn.manifest.scaling.maxInstances - others));
+  }
+
+  private currentCount(pool: Pool, fn: FunctionVersion): number {
+    let n = 0;
+    for (const i of pool.instances) if (i.fn.version === fn.version) n++;
+    return n;
+  }
+
   /** Instances kept when idle: minWarm, or what a scaling trigger reserved, within maxInstances. */
   private floor(pool: Pool): number {
     const scaling = pool.current?.manifest.scaling;
@@ -369,10 +384,14 @@ export class IsolateRunner implements SandboxRunner {
   }
 
   private topUp(pool: Pool): void {
+    this.fill(pool, this.floor(pool));
+  }
+
+  /** Loads instances of the pool's current version until it has `target` of them. */
+  private fill(pool: Pool, target: number): void {
     const fn = pool.current;
     if (fn === undefined || this.closing) return;
-    const current = [...pool.instances].filter((i) => i.fn.version === fn.version).length;
-    const missing = this.floor(pool) - current;
+    const missing = target - this.currentCount(pool, fn);
     for (let i = 0; i < missing; i++) {
       try {
         pool.idle.unshift(this.create(pool, fn)); // least recently used end: taken last

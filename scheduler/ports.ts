@@ -153,6 +153,12 @@ export interface SandboxRunner {
    * the new floor at once (0: a function scaled to zero keeps only its minWarm instances).
    */
   reserve(name: string, instances: number): void;
+  /**
+   * A trigger is about to deliver work: load up to `instances` instances of `name`'s current version
+   * now (within scaling.maxInstances) rather than on the first invocations. Unlike reserve() nothing
+   * is kept: unused, they go after scaling.idleMs like any idle instance.
+   */
+  prewarm(name: string, instances: number): void;
   stats(): SandboxStats;
   ready(): Promise<void>;
   /** Stop taking work, wait for in-flight invocations up to graceMs, then stop processes. */

@@ -31,8 +31,8 @@ export interface TriggerDeps {
   fences: FenceStore;
   clock: Clock;
   webhooks: WebhookRoutes;
-  /** Sandbox capacity that follows a lag trigger's instance count. */
-  sandbox: Pick<SandboxRunner, 'reserve'>;
+  /** Sandbox capacity: a lag trigger's instance count (reserve), a topic trigger's first batches (prewarm). */
+  sandbox: Pick<SandboxRunner, 'reserve' | 'prewarm'>;
   /** Where lag triggers publish their scaling view (GET /v1/scale, /metrics, faas status). */
   scales: ScaleRegistry;
   /** Secrets by environment variable name (webhook signatures); read at trigger start. */

@@ -66,6 +66,20 @@ function chunkSize(spec: ConsumerOptions['spec']): number {
   return Math.max(spec.batchSize, CHUNK - (CHUNK % spec.batchSize));
 }
 
+/**
+ * Instances for the partitions with records waiting, loaded while the consumer joins its group: a
+ * cold start takes milliseconds per partition, the join tens of them, and the first batches then
+ * meet warm instances (docs/BENCHMARKS.md). A node does not know its share of the partitions
+ * before the join, so each asks for all of them; those it does not use go after scaling.idleMs.
+ */
+async function prewarm(o: ConsumerOptions): Promise<void> {
+  const partitions = await o.deps.eventLog.offsets(o.groupId, o.topic);
+  const waiting = partitions.filter((p) => (p.committed === null ? o.start !== 'latest' && p.end !== p.start : p.committed !== p.end)).length;
+  // Record mode runs up to keyConcurrency invocations of a partition at once.
+  const perPartition = o.spec.mode === 'batch' ? 1 : Math.max(1, o.spec.keyConcurrency);
+  if (waiting > 0) o.deps.sandbox.prewarm(o.fn, waiting * perPartition);
+}
+
 /** A running consumer of one topic for one function (used by the topic and webhook-ingest triggers). */
 export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer> {
   const abort = new AbortController();
@@ -81,6 +95,10 @@ export async function startConsumer(o: ConsumerOptions): Promise<RunningConsumer
     ...(o.toEvent ? { toEvent: o.toEvent } : {}),
   });
   await o.deps.eventLog.ensureTopic(o.topic);
+  // A lag trigger's instances follow its scaler (reserve); the others are warmed for the backlog.
+  if (o.gate === undefined) {
+    prewarm(o).catch((err: unknown) => o.deps.log.warn({ fn: o.fn, topic: o.topic, err }, 'could not read the backlog to pre-warm instances'));
+  }
   const subscription = await o.deps.eventLog.subscribe({
     groupId: o.groupId,
     topic: o.topic,

@@ -79,6 +79,24 @@ describe('pre-warming and idle eviction', () => {
     expect(instanceCount(runner, 'prewarmed')).toBe(2);
   });
 
+  it('prewarm(3) with maxInstances 2: two instances load, the first invocation is warm, and unused they go after idleMs', async () => {
+    const fn = await deploy('prewarm-asked', { fixture: 'healthy', manifest: { scaling: { maxInstances: 2, idleMs: 100 } } });
+    await runner.activate(fn);
+    expect(instanceCount(runner, 'prewarm-asked')).toBe(0);
+
+    runner.prewarm('prewarm-asked', 3);
+    expect(instanceCount(runner, 'prewarm-asked')).toBe(2);
+    await waitFor(() => loadedCount(runner, 'prewarm-asked'), (n) => n === 2, { what: '2 loaded instances' });
+    const out = await invoke(runner, fn);
+    resultOf(out);
+    expect(out.start).toBe('warm');
+
+    // Nothing is reserved: idle, they are evicted like any other.
+    await waitFor(() => instanceCount(runner, 'prewarm-asked'), (n) => n === 0, { what: 'eviction of the pre-warmed instances' });
+    runner.prewarm('never-deployed', 2);
+    expect(instanceCount(runner, 'never-deployed')).toBe(0);
+  });
+
   it('idleMs 100: idle instances above minWarm are evicted; minWarm ones stay', async () => {
     const fn = await deploy('evicted', { fixture: 'healthy', manifest: { scaling: { minWarm: 1, idleMs: 100, maxInstances: 3 } } });
     await runner.activate(fn);

@@ -1,6 +1,6 @@
 /**
  * TriggerDeps for tests that start a trigger plugin directly: the parts a test cares about are
- * given, the rest are inert (no log output, no metrics, no webhook routes, no sandbox reserve).
+ * given, the rest are inert (no log output, no metrics, no webhook routes, no sandbox reserve or prewarm).
  */
 import type { EventLog } from '../../scheduler/event-log.ts';
 import { ScaleRegistry } from '../../scheduler/scale-registry.ts';
@@ -16,7 +16,7 @@ export function triggerDeps(given: Pick<TriggerDeps, 'invoker' | 'fences' | 'clo
     secret: () => undefined,
     log: quietLog,
     metrics: { triggerEvent: () => undefined, scaleDecision: () => undefined },
-    sandbox: { reserve: () => undefined },
+    sandbox: { reserve: () => undefined, prewarm: () => undefined },
     scales: new ScaleRegistry(),
     ...given,
   };
