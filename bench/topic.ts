@@ -15,12 +15,13 @@
  * 2. Latency produce → done: LATENCY.rate records/s produced one at a time for LATENCY.seconds, the
  *    producer's clock in the value; both consumers (fresh groups) read the same stream at once.
  *    "Done" is host-side, on the same clock: for the baseline, eachBatch holding the record; for
- *    ours, the trigger's invocation of the record returning to the host (handler ran, result back).
+ *    ours, the trigger's invocation of the record (alone or in a series) returning to the host.
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import type { EventLog, SubscribeOptions } from '../scheduler/event-log.ts';
 import type { InvokeInput } from '../scheduler/invoker.ts';
+import { JsonText } from '../scheduler/json-text.ts';
 import { provisionServices } from '../scripts/services/provision.ts';
 import { FloorSandboxes } from './lib/floor.ts';
 import { counter, cpuBetween, cpuSample, deploy, localBrokerPid, startBenchRuntime, undeploy, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
@@ -296,13 +297,21 @@ async function latencyRun(rt: BenchRuntime, client: KafkaClient, seconds: number
     if (v && typeof v.i === 'number' && !into.has(v.i)) into.set(v.i, epochMs());
   };
 
-  // Ours: the trigger's invocations, seen as they return to the host.
+  // Ours: the trigger's invocations, seen as they return to the host: one by one, or a series of
+  // the records a fetch brought at once (their data is JSON text, parsed here).
   const name = `bench-latency-${rand()}`;
   const invoker = rt.invoker;
   const invoke = invoker.invoke.bind(invoker);
+  const invokeSeries = invoker.invokeSeries.bind(invoker);
+  const dataOf = (input: InvokeInput) => (input.data instanceof JsonText ? input.data.parse() : input.data);
   invoker.invoke = async (fn: string, input: InvokeInput, id?: string) => {
     const r = await invoke(fn, input, id);
-    if (fn === name) record(ours, input.data);
+    if (fn === name) record(ours, dataOf(input));
+    return r;
+  };
+  invoker.invokeSeries = async (fn: string, inputs: InvokeInput[]) => {
+    const r = await invokeSeries(fn, inputs);
+    if (fn === name) for (const input of inputs.slice(0, r.done)) record(ours, dataOf(input));
     return r;
   };
   // Baseline: eachBatch holding the record.
@@ -359,6 +368,7 @@ async function latencyRun(rt: BenchRuntime, client: KafkaClient, seconds: number
     return { records: total, ratePerS: achieved, baselineMs: ms(b), oursMs: ms(u) };
   } finally {
     invoker.invoke = invoke;
+    invoker.invokeSeries = invokeSeries;
     await consumer.disconnect();
     await undeploy(rt, name);
   }
