@@ -35,11 +35,13 @@ export type InstanceOutcome =
 /**
  * Compiled code per function version (by digest), shared by all isolates of one process. The first
  * cold start of a digest compiles without producing a cache (producing costs more than it saves
- * once); the second produces it; later ones consume it.
+ * once); the second produces it; later ones consume it. It also keeps what the process learnt of a
+ * version's invocations: whether they run past SYNC_SLICE_MS synchronously (markSlow).
  */
 export class CodeCache {
   private readonly entries = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
   private readonly seen = new Set<string>();
+  private readonly slow = new Set<string>();
   /** Options for compiling `digest` now, per the policy above. */
   compileOptions(digest: string): ivm.CachedDataOptions {
     const data = this.entries.get(digest);
@@ -57,7 +59,6 @@ export class CodeCache {
     this.seen.delete(digest);
     this.slow.delete(digest);
   }
-  private readonly slow = new Set<string>();
   /** `digest` ran past SYNC_SLICE_MS synchronously: its invocations skip the sync-first path in this process. */
   markSlow(digest: string): void {
     this.slow.add(digest);
