@@ -402,7 +402,11 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
      */
     begin(eventJson: string, metaJson: string): void {
       settled = undefined;
-      begun = runOne(parse(eventJson), parse(metaJson) as GuestMeta).then(([status, payload]) => (settled = [status, payload, stringify(takeLogs())]));
+      // `await`, not .then(): a handler may have replaced Promise.prototype.then.
+      begun = (async (): Promise<GuestOutcome> => {
+        const [status, payload] = await runOne(parse(eventJson), parse(metaJson) as GuestMeta);
+        return (settled = [status, payload, stringify(takeLogs())]);
+      })();
     },
 
     take(): GuestOutcome | null {

@@ -49,7 +49,8 @@ describe('global state', () => {
 
     for (const expected of [1, 2, 3]) {
       const out = await invoke(runner, polluter);
-      // The bridge captured JSON and never uses Array.prototype.push: results and logs still work.
+      // The bridge captured JSON and never uses Array.prototype.push or Promise.prototype.then:
+      // results and logs still work.
       expect(resultOf(out)).toEqual({ calls: expected, secret: 'x' });
       expect(out.start).toBe(expected === 1 ? 'cold' : 'warm');
       expect(out.logs.map((l) => l.message)).toEqual([`polluted ${expected}`]);
