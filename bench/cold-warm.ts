@@ -19,7 +19,7 @@ import ivm from 'isolated-vm';
 import { parseManifest, type ManifestInput } from '../core/manifest.ts';
 import type { FunctionVersion, InvocationMeta } from '../scheduler/ports.ts';
 import { bundleFunction } from '../sandbox/bundler.ts';
-import { CodeCache, IsolateInstance, guestBootstrapSource, type InstanceSpec, type InvokeSpec } from '../sandbox/isolate-instance.ts';
+import { CodeCache, IsolateInstance, guestBootstrapSource, primeBootstrap, type InstanceSpec, type InvokeSpec } from '../sandbox/isolate-instance.ts';
 import { IsolateRunner } from '../sandbox/runner.ts';
 import type { ProbeResult } from './lib/memory-probe.ts';
 import { bar, fmt, formatBar, sleep, summarize, table, type Bar, type Summary } from './lib/stats.ts';
@@ -80,10 +80,13 @@ export async function run(args: string[]): Promise<void> {
 type Fresh = () => { code: string; digest: string; rawCode: string };
 
 async function coldStart(base: { code: string; digest: string }, fresh: Fresh, rounds: number) {
+  // One cache per path, as one sandbox process has, primed as a process primes it before it says
+  // ready: the bootstrap's compiled code is shared by every function the process runs; only the
+  // function's digest is new on the never-seen path.
   const compiled = new CodeCache();
-  // One cache per path, as one sandbox process has: the bootstrap's compiled code is shared by every
-  // function the process runs; only the function's digest is new on the never-seen path.
   const perProcess = new CodeCache();
+  await primeBootstrap(compiled);
+  await primeBootstrap(perProcess);
   const paths: { name: string; once(): Promise<number> }[] = [
     { name: 'raw isolated-vm: isolate+context+compile+run+call', once: () => rawCold(fresh().rawCode) },
     { name: 'raw + guest bootstrap (info: no code cache)', once: () => rawCold(fresh().rawCode, true) },
@@ -152,7 +155,9 @@ async function instanceCold(s: InstanceSpec, cache: CodeCache): Promise<number> 
 // 2. Warm invoke in process
 
 async function warmInvoke(base: { code: string; digest: string }, iterations: number) {
-  const inst = await IsolateInstance.create(spec(base), new CodeCache());
+  const cache = new CodeCache();
+  await primeBootstrap(cache);
+  const inst = await IsolateInstance.create(spec(base), cache);
   // The baseline runs on the SAME isolate as the subject, in a second context. Calls alternated
   // across two different isolates differ by up to ±50 µs for identical code (isolated-vm schedules
   // each isolate's work on its own; see the A/A line below), which would swamp a 50 µs bar.

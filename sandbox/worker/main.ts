@@ -5,7 +5,7 @@
  * needs it). It exits when its parent goes away.
  */
 import type { ErrorData } from '../../core/errors.ts';
-import { CodeCache, InitError, IsolateInstance } from '../isolate-instance.ts';
+import { CodeCache, InitError, IsolateInstance, primeBootstrap } from '../isolate-instance.ts';
 import { Coalescer } from '../coalescer.ts';
 import type { HostEnvelope, HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from '../protocol.ts';
 
@@ -165,15 +165,6 @@ function dispatch(msg: HostMessage): void {
 process.on('disconnect', () => process.exit(0));
 
 // Pay the process's one-time costs (building the bootstrap, producing its code cache, isolated-vm's
-// first isolates) before saying ready, so the first real cold start costs what later ones do.
-for (let i = 0; i < 2; i++) {
-  await IsolateInstance.create(
-    { name: 'warm-up', version: 0, digest: 'faas:warm-up', code: '({ default: function () { return null; } })', memoryMb: 8, env: {}, initTimeoutMs: 1000 },
-    cache,
-  ).then(
-    (inst) => inst.dispose(),
-    () => undefined,
-  );
-}
-cache.delete('faas:warm-up');
+// first isolate) before saying ready, so the first real cold start costs what later ones do.
+await primeBootstrap(cache).catch(() => undefined);
 process.send?.({ t: 'ready', pid: process.pid } satisfies WorkerMessage);
