@@ -10,6 +10,7 @@
  * 3. For information: the production path (IsolateRunner, IPC to one sandbox process), cold and warm.
  * 4. Warm sandbox memory: RSS of one sandbox process before and after 50 warm instances; and an
  *    in-process breakdown (RSS and V8 heap per isolate, ours vs raw) at several memory limits.
+ * 5. For information: cold start of a larger bundle (zod), by when its code cache was produced.
  */
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,7 +20,8 @@ import ivm from 'isolated-vm';
 import { parseManifest, type ManifestInput } from '../core/manifest.ts';
 import type { FunctionVersion, InvocationMeta } from '../scheduler/ports.ts';
 import { bundleFunction } from '../sandbox/bundler.ts';
-import { CodeCache, IsolateInstance, guestBootstrapSource, primeBootstrap, type InstanceSpec, type InvokeSpec } from '../sandbox/isolate-instance.ts';
+import { CodeCache } from '../sandbox/code-cache.ts';
+import { IsolateInstance, guestBootstrapSource, primeBootstrap, type InstanceSpec, type InvokeSpec } from '../sandbox/isolate-instance.ts';
 import { IsolateRunner } from '../sandbox/runner.ts';
 import type { ProbeResult } from './lib/memory-probe.ts';
 import { bar, fmt, formatBar, sleep, summarize, table, type Bar, type Summary } from './lib/stats.ts';
@@ -60,6 +62,7 @@ export async function run(args: string[]): Promise<void> {
   const warm = await warmInvoke(base, Math.round(WARM.iterations * scale));
   const runner = await runnerPath(base, fresh, Math.round(RUNNER.coldRounds * scale), Math.round(RUNNER.warmIterations * scale), Math.round(RUNNER.leakCycles * scale));
   const memory = await warmMemory(fresh, options.quick ? 20 : MEM.instances);
+  const large = await largeBundle(options.quick ? 10 : LARGE_ROUNDS);
 
   const bars: Bar[] = [
     bar('cold start, never-seen digest / raw isolated-vm (p50)', cold.ratioFresh, 'max', 1.5, '×'),
@@ -71,7 +74,7 @@ export async function run(args: string[]): Promise<void> {
   for (const b of bars) console.log(`  ${formatBar(b)}`);
   const seconds = (performance.now() - started) / 1000;
   console.log(`\ntotal ${seconds.toFixed(1)} s`);
-  console.log(JSON.stringify({ bench: 'cold-warm', node: process.version, cores: navigator.hardwareConcurrency, seconds, cold, warm, runner, memory, bars }));
+  console.log(JSON.stringify({ bench: 'cold-warm', node: process.version, cores: navigator.hardwareConcurrency, seconds, cold, warm, runner, memory, large, bars }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +390,50 @@ function probeMemory(kind: 'raw' | 'instance', memoryMb: number, n: number): Pro
 
 // ---------------------------------------------------------------------------------------------
 // helpers
+
+// ---------------------------------------------------------------------------------------------
+// 5. Information: cold start of a larger bundle, by when its code cache was produced
+
+const LARGE_ROUNDS = 60;
+
+/**
+ * A function bundling zod (bench/fixtures/large-bundle, ~650 KB): create + first invoke in process,
+ * from a code cache produced at compile time (the second create produces it) against one produced
+ * again after an invocation settled (IsolateInstance.recacheCode, as a sandbox process does once a
+ * version compiled twice runs such an invocation). Rounds alternate.
+ */
+async function largeBundle(rounds: number) {
+  const pre = await bundleFunction({ entry: 'index.ts', dir: fileURLToPath(new URL('./fixtures/large-bundle/', import.meta.url)), maxBytes: 5 * 1024 * 1024 });
+  const bundle = await bundleFunction({ entry: 'index.ts', files: { 'index.ts': pre.code }, maxBytes: 5 * 1024 * 1024 });
+  const atCompile = new CodeCache();
+  const afterRun = new CodeCache();
+  await primeBootstrap(atCompile);
+  await primeBootstrap(afterRun);
+  // Two creates each (the second produces the compile-time cache); then, for afterRun, an invocation.
+  for (const cache of [atCompile, afterRun]) for (let i = 0; i < 2; i++) (await IsolateInstance.create(spec(bundle), cache)).dispose();
+  const first = await IsolateInstance.create(spec(bundle), afterRun);
+  const out = await first.invoke(invokeSpec());
+  if (!out.ok) throw new Error(`large bundle failed: ${out.error.code} ${out.error.message}`);
+  first.recacheCode();
+  first.dispose();
+  const paths = [
+    { name: 'code cache produced at compile time', cache: atCompile, ms: [] as number[] },
+    { name: 'code cache produced after an invocation (recacheCode)', cache: afterRun, ms: [] as number[] },
+  ];
+  for (let r = -5; r < rounds; r++) {
+    for (const p of r % 2 === 0 ? paths : [...paths].reverse()) {
+      const ms = await instanceCold(spec(bundle), p.cache);
+      if (r >= 0) p.ms.push(ms);
+    }
+  }
+  const [c, a] = paths.map((p) => summarize(p.ms)) as [Summary, Summary];
+  console.log(`\n5. cold start of a larger bundle (zod, ${Math.round(bundle.code.length / 1024)} KB), create + first invoke in process, ms (${rounds} rounds each, alternating; information)`);
+  console.log(table(['path', 'p50', 'p90', 'p99', 'cache KB'], [
+    [paths[0]?.name ?? '', fmt(c.p50), fmt(c.p90), fmt(c.p99), fmt(atCompile.byteLength(bundle.digest) / 1024)],
+    [paths[1]?.name ?? '', fmt(a.p50), fmt(a.p90), fmt(a.p99), fmt(afterRun.byteLength(bundle.digest) / 1024)],
+  ]));
+  return { bundleKb: bundle.code.length / 1024, atCompile: ms3(c), afterRun: ms3(a), ratio: a.p50 / c.p50 };
+}
 
 function spec(f: { code: string; digest: string }): InstanceSpec {
   return { name: 'bench', version: 1, digest: f.digest, code: f.code, memoryMb: MEMORY_MB, env: {}, initTimeoutMs: 5000 };

@@ -5,7 +5,8 @@
  */
 import ivm from 'isolated-vm';
 import { bundleFunction } from '../../sandbox/bundler.ts';
-import { CodeCache, IsolateInstance } from '../../sandbox/isolate-instance.ts';
+import { CodeCache } from '../../sandbox/code-cache.ts';
+import { IsolateInstance } from '../../sandbox/isolate-instance.ts';
 import { collect, sleep } from './stats.ts';
 
 export interface ProbeResult {

@@ -5,7 +5,8 @@
  * needs it). It exits when its parent goes away.
  */
 import type { ErrorData } from '../../core/errors.ts';
-import { CodeCache, InitError, IsolateInstance, primeBootstrap } from '../isolate-instance.ts';
+import { CodeCache } from '../code-cache.ts';
+import { InitError, IsolateInstance, primeBootstrap } from '../isolate-instance.ts';
 import { Coalescer } from '../coalescer.ts';
 import type { HostEnvelope, HostMessage, InvokeMessage, LoadMessage, SeriesMessage, WorkerMessage } from '../protocol.ts';
 
@@ -70,6 +71,8 @@ async function invoke(msg: InvokeMessage): Promise<void> {
   const durationMs = performance.now() - started;
   if (out.ok) {
     send({ t: 'result', invocationId: msg.invocationId, ok: true, resultJson: out.resultJson, logs: out.logs, durationMs });
+    // Once per version compiled twice here: its code cache again, with what ran, after the outcome left.
+    if (instance.recacheDue) setImmediate(() => instance.recacheCode());
   } else {
     if (out.lost) forget(msg.instanceId);
     send({ t: 'result', invocationId: msg.invocationId, ok: false, error: out.error, logs: out.logs, durationMs, lost: out.lost });
