@@ -3,6 +3,7 @@
  * triggers rely on. Random topic and group names per test; waits on delivered records, not sleeps.
  */
 import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../eventlog/embedded.ts';
 import { KafkaEventLog } from '../../eventlog/kafka.ts';
@@ -204,6 +205,26 @@ describe('embedded event log', () => {
   });
 });
 
+/** An admin client of another service's (it creates nothing), for the test's own reads and deletes. */
+async function elsewhere<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Kafka({ clientId: 'conformance-elsewhere', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes topics elsewhere, once the broker no longer lists them. */
+const deleteElsewhere = (...topics: string[]): Promise<boolean> =>
+  elsewhere(async (admin) => {
+    await admin.deleteTopics({ topics });
+    return eventually(async () => !(await admin.listTopics()).some((t) => topics.includes(t)));
+  });
+
+const listed = (topic: string): Promise<boolean> => elsewhere(async (admin) => (await admin.listTopics()).includes(topic));
+
 describe('kafka event log: topic creation', () => {
   it('a created topic whose metadata lags (UNKNOWN_TOPIC_OR_PARTITION from createTopics) is waited for, not reported failed', async () => {
     // kafkajs' createTopics waits for leaders only through LEADER_NOT_AVAILABLE (tulios/kafkajs#1222):
@@ -224,4 +245,98 @@ describe('kafka event log: topic creation', () => {
     admin.createTopics = () => Promise.reject(Object.assign(new Error('policy violation'), { type: 'POLICY_VIOLATION' }));
     await expect(log.ensureTopic(other, 1)).rejects.toThrow('policy violation');
   });
+
+  it('a topic the log named, deleted elsewhere, does not stop the creation of another (kafkajs refreshes every topic it ever named first)', async () => {
+    const log = makeLog('kafka') as KafkaEventLog;
+    const gone = rnd('deleted-target');
+    await log.ensureTopic(gone, 1);
+    await log.produce(gone, [{ value: 'x' }]);
+    expect(await log.offsets(rnd('g'), gone)).toHaveLength(1); // named to the admin client
+    await deleteElsewhere(gone);
+    // Before: createTopics failed its metadata refresh on the deleted topic (UNKNOWN_TOPIC_OR_PARTITION),
+    // created nothing, and ensureTopic waited 10 s for leaders of a topic that did not exist.
+    const next = rnd('after-delete');
+    await log.ensureTopic(next, 2);
+    expect((await log.offsets(rnd('g'), next)).map((p) => p.partition)).toEqual([0, 1]);
+    expect(await log.offsets(rnd('g'), gone)).toEqual([]); // the deleted one reads as missing
+  }, 30_000);
+
+  it('a topic the log produced to, deleted elsewhere, neither stops produces to other topics nor comes back through them', async () => {
+    // kafkajs' producer refreshes every topic it ever sent to: a deleted one failed every send, to
+    // any topic, after the client's retries (14–19 s) on a broker that does not auto-create topics,
+    // and was re-created by the refresh on one that does (this broker).
+    const log = makeLog('kafka') as KafkaEventLog;
+    const gone = rnd('deleted-produced');
+    await log.produce(gone, [{ value: 'x' }]);
+    await deleteElsewhere(gone);
+    const next = rnd('after-delete'); // new to the producer: its targets are checked before its first send
+    await log.produce(next, [{ value: 'y' }]);
+    expect((await log.offsets(rnd('g'), next)).map((p) => p.end)).toEqual(['1']);
+    expect(await listed(gone)).toBe(false);
+    // Producing to the deleted topic itself creates it again, as for any topic not there yet.
+    await log.produce(gone, [{ value: 'z' }]);
+    expect((await log.offsets(rnd('g'), gone)).map((p) => p.end)).toEqual(['1']);
+  }, 60_000);
+
+  it('a topic deleted after the log counted its partitions is created again by the next produce to it', async () => {
+    // The producer's metadata for it is fresh: its send fails after kafkajs' retries, the producer
+    // is replaced, and the produce goes through a new creation of the topic (the producer itself
+    // creates none).
+    const log = makeLog('kafka') as KafkaEventLog;
+    const topic = rnd('deleted-under');
+    await log.produce(topic, [{ value: 'x' }]);
+    await deleteElsewhere(topic);
+    await log.produce(topic, [{ value: 'y' }]);
+    expect((await log.offsets(rnd('g'), topic)).map((p) => p.end)).toEqual(['1']);
+  }, 90_000);
+});
+
+describe('kafka event log: concurrent admin calls', () => {
+  /** Calls `read` back to back until `busy` settles; answers the errors it met. */
+  async function readWhile(read: () => Promise<unknown>, busy: Promise<unknown>): Promise<Error[]> {
+    let done = false;
+    void busy.finally(() => (done = true)).catch(() => undefined);
+    const errors: Error[] = [];
+    while (!done) await read().catch((err: Error) => errors.push(err));
+    await busy;
+    return errors;
+  }
+
+  it('kafkajs: fetchTopicMetadata of one topic breaks a fetchTopicOffsets of another in flight on the same client (tulios/kafkajs#461)', async () => {
+    // The quirk the log works around (eventlog/kafka-admin.ts, describe()): this test fails when
+    // kafkajs stops replacing its whole metadata cache with the topics of one fetchTopicMetadata.
+    const read = rnd('read');
+    const others = [rnd('described'), rnd('described')];
+    await elsewhere((admin) => admin.createTopics({ topics: [read, ...others].map((topic) => ({ topic, numPartitions: 2 })) }));
+    const errors = await elsewhere(async (admin) => {
+      const describing = (async () => {
+        for (let i = 0; i < 200; i++) await admin.fetchTopicMetadata({ topics: [others[i % 2] as string] });
+      })();
+      return readWhile(() => admin.fetchTopicOffsets(read), describing);
+    });
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+    expect(errors[0]?.message).toMatch(/Cannot destructure property 'partitions' of '(low|high)\.pop\(\.\.\.\)'/);
+  }, 30_000);
+
+  it('offsets read while new topics are created and produced to all succeed (CI found one failing with kafkajs#461)', async () => {
+    const log = makeLog('kafka') as KafkaEventLog;
+    const read = rnd('read');
+    await log.ensureTopic(read, 2);
+    await log.produce(read, [{ key: 'a', value: 'x' }]);
+    const group = rnd('g');
+    // Each creation waits for its leaders and each first produce counts partitions: topic metadata
+    // of one topic, which kafkajs' admin client put in place of its whole cache.
+    const creating = (async () => {
+      for (let i = 0; i < 6; i++) await log.produce(rnd('created'), [{ value: String(i) }]);
+    })();
+    let reads = 0;
+    const errors = await readWhile(async () => {
+      const lags = await log.offsets(group, read);
+      expect(lags.map((p) => p.partition)).toEqual([0, 1]);
+      reads++;
+    }, creating);
+    expect(errors).toEqual([]);
+    expect(reads).toBeGreaterThan(6);
+  }, 60_000);
 });
