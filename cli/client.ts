@@ -62,6 +62,8 @@ export interface FunctionDetail {
   instances: InstanceCounts;
   /** The triggers running on the answering node, each with its own status; `error` when they could not start. */
   triggerStatus?: { triggers: { type: string; status: Record<string, unknown> }[]; error?: string };
+  /** Set when the registry did not answer and this is the version the node last knew. */
+  stale?: { code: string; message: string };
 }
 
 export type StartKind = 'cold' | 'warm';

@@ -12,6 +12,12 @@ export interface ErrorSpec {
   readonly userFault: boolean;
   /** One line for docs and tooling. */
   readonly summary: string;
+  /**
+   * A service the runtime depends on (Redis, Kafka) or the runtime's own capacity was unavailable:
+   * the input is not at fault. Topic triggers hold such an input (try again without counting an
+   * attempt, and commit nothing past it) until the service answers, rather than dead-letter it.
+   */
+  readonly outage?: true;
 }
 
 export const ERROR_CATALOG = {
@@ -40,21 +46,21 @@ export const ERROR_CATALOG = {
   FAAS_RECORD_UNDECODABLE: { retriable: false, userFault: true, summary: 'A topic record\'s value does not decode with the trigger\'s encoding; it goes to the dead-letter topic without retries.' },
   FAAS_STATE_INVALID: { retriable: false, userFault: true, summary: 'A state operation broke a limit or a type rule (key or value size, incr of a non-integer, a hash operation on a plain value); nothing of its write set was applied.' },
   FAAS_STATE_FORBIDDEN: { retriable: false, userFault: true, summary: 'The function named a shared state store its manifest does not grant (state.shared).' },
-  FAAS_STATE_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The state store (Redis) did not answer in time; nothing of the write set was applied.' },
+  FAAS_STATE_UNAVAILABLE: { retriable: true, userFault: false, outage: true, summary: 'The state store (Redis) did not answer in time; nothing of the write set was applied.' },
   FAAS_EMIT_INVALID: { retriable: false, userFault: true, summary: 'ctx.emit was given a bad topic name, value, key or headers, or more records than allowed; nothing was emitted.' },
-  FAAS_EMIT_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The records an invocation emitted could not be published (Kafka did not answer); the invocation fails and is retried.' },
+  FAAS_EMIT_UNAVAILABLE: { retriable: true, userFault: false, outage: true, summary: 'The records an invocation emitted could not be published (Kafka did not answer); the invocation fails and is retried.' },
   FAAS_CALL_INVALID: { retriable: false, userFault: true, summary: 'ctx.invoke or ctx.invokeAsync was given a bad function name or a payload that is not a JSON value (or too large).' },
   FAAS_CALL_DEPTH_EXCEEDED: { retriable: false, userFault: true, summary: 'A direct call would nest deeper than FAAS_MAX_CALL_DEPTH functions (default 16).' },
   FAAS_CALL_CYCLE: { retriable: false, userFault: true, summary: 'A direct call names a function already on the call path (A → B → A); it was refused before running.' },
   FAAS_SANDBOX_CRASHED: { retriable: true, userFault: false, summary: 'The sandbox process died during the invocation; it was replaced.' },
-  FAAS_OVERLOADED: { retriable: true, userFault: false, summary: 'All instances of the function are busy and its queue is full.' },
+  FAAS_OVERLOADED: { retriable: true, userFault: false, outage: true, summary: 'All instances of the function are busy and its queue is full.' },
   FAAS_SHUTTING_DOWN: { retriable: true, userFault: false, summary: 'The node is draining and takes no new work.' },
-  FAAS_REGISTRY_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The function registry (Redis) did not answer.' },
+  FAAS_REGISTRY_UNAVAILABLE: { retriable: true, userFault: false, outage: true, summary: 'The function registry (Redis) did not answer.' },
   FAAS_WEBHOOK_NOT_FOUND: { retriable: false, userFault: true, summary: 'No webhook is served at that path below /hooks/.' },
   FAAS_METHOD_NOT_ALLOWED: { retriable: false, userFault: true, summary: 'The webhook does not accept that HTTP method.' },
   FAAS_SIGNATURE_INVALID: { retriable: false, userFault: true, summary: 'The webhook signature is missing, wrong or outside its time window.' },
   FAAS_WEBHOOK_SECRET_MISSING: { retriable: true, userFault: false, summary: 'The signing secret of the webhook is not set in the runtime environment.' },
-  FAAS_INGEST_UNAVAILABLE: { retriable: true, userFault: false, summary: 'The webhook request could not be recorded: the ingest topic or the replay-id store did not answer.' },
+  FAAS_INGEST_UNAVAILABLE: { retriable: true, userFault: false, outage: true, summary: 'The webhook request could not be recorded: the ingest topic or the replay-id store did not answer.' },
   FAAS_INTERNAL: { retriable: true, userFault: false, summary: 'An unexpected runtime failure.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -74,6 +80,8 @@ export class FaasError extends Error {
   readonly code: ErrorCode;
   readonly retriable: boolean;
   readonly userFault: boolean;
+  /** ErrorSpec.outage: a dependency was unavailable, not the input at fault. */
+  readonly outage: boolean;
   readonly details: unknown;
 
   constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: unknown } = {}) {
@@ -83,6 +91,7 @@ export class FaasError extends Error {
     const spec: ErrorSpec = ERROR_CATALOG[code];
     this.retriable = spec.retriable;
     this.userFault = spec.userFault;
+    this.outage = spec.outage === true;
     this.details = options.details;
   }
 

@@ -67,9 +67,20 @@ export async function controlApi(app: FastifyInstance, deps: ControlApiDeps): Pr
     '/v1/functions/:name',
     { schema: { params: nameParams, querystring: { type: 'object', properties: { source: { type: 'boolean' } } } } },
     async (req) => {
-      const fn = await deps.registry.get(req.params.name);
+      // While the registry (Redis) does not answer, the version this node runs is shown, marked
+      // stale: `faas status` most needs to work then (records held by the outage, for one).
+      let stale: { code: string; message: string } | undefined;
+      let fn: FunctionVersion | undefined;
+      try {
+        fn = await deps.registry.get(req.params.name);
+      } catch (err) {
+        if (!(err instanceof FaasError) || err.code !== 'FAAS_REGISTRY_UNAVAILABLE') throw err;
+        fn = deps.registry.cached(req.params.name);
+        if (fn === undefined) throw err;
+        stale = { code: err.code, message: err.message };
+      }
       if (fn === undefined) throw notFound(req.params.name);
-      return { ...summary(fn), manifest: fn.manifest, triggerStatus: deps.triggers.status(fn.name), ...(req.query.source ? { files: fn.files } : {}) };
+      return { ...summary(fn), manifest: fn.manifest, triggerStatus: deps.triggers.status(fn.name), ...(stale !== undefined ? { stale } : {}), ...(req.query.source ? { files: fn.files } : {}) };
     },
   );
 

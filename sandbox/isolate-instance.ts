@@ -12,6 +12,7 @@ import ivm from 'isolated-vm';
 import * as esbuild from 'esbuild';
 import type { ErrorData } from '../core/errors.ts';
 import type { LogEntry } from '../scheduler/ports.ts';
+import { recordColumns } from '../scheduler/record-columns.ts';
 import type { GuestOutcome } from './guest/bootstrap.ts';
 import type { CodeCache } from './code-cache.ts';
 import type { InvokeSpec, SeriesMeta, SeriesSpec } from './protocol.ts';
@@ -351,7 +352,8 @@ export async function primeBootstrap(cache: CodeCache): Promise<void> {
     for (const data of ['log', 'throw', null]) {
       await inst.invoke({ invocationId: 'warm-up', correlationId: 'warm-up', eventJson: JSON.stringify({ data }), deadline, maxResultBytes: 1024, maxLogBytes: 1024 });
     }
-    const records = [['0', null, {}, 0, null], ['1', 'k', { h: 'v' }, 1, null]];
+    const at = { topic: 'warm-up', partition: 0 };
+    const records = recordColumns([{ ...at, offset: '0', key: null, headers: {}, timestamp: 0 }, { ...at, offset: '1', key: 'k', headers: { h: 'v' }, timestamp: 1 }], [null, null]);
     const meta: SeriesMeta = { seriesId: 'warm-up', correlation: {}, textLengths: [2, 2], records: { topic: 'warm-up', partition: 0 }, deadline, maxResultBytes: 1024, maxLogBytes: 1024 };
     await inst.invokeSeries({ eventsJson: JSON.stringify(records), texts: '{}{}', metaJson: JSON.stringify(meta), deadline });
     if (inst.alive) inst.produceBootstrapCache();

@@ -35,7 +35,7 @@ export interface InvokeSpec {
  * walks the items: the sandbox process passes them through to the guest, and its outcome back.
  */
 export interface SeriesSpec {
-  /** JSON array of the events (or of records: SeriesMeta.records); JSON-text data is left null. */
+  /** JSON array of the events, or of RecordColumns (SeriesMeta.records); JSON-text data is not in it. */
   eventsJson: string;
   /**
    * The items' JSON-text data (record values the host did not decode), one after the other, in
@@ -48,19 +48,8 @@ export interface SeriesSpec {
   deadline: number;
 }
 
-export interface SeriesMeta {
-  /** Item i's invocation id is `${seriesId}.${i}`. */
-  seriesId: string;
-  /** Correlation ids that are not the item's own invocation id, by item. */
-  correlation: Record<number, string>;
-  /** Per item, the length (UTF-16 units) of its data in `texts`, or -1 when its data is in its event. */
-  textLengths: number[];
-  /** Set: the events are one partition's records as [offset, key, headers, timestamp, data], for the guest to build. */
-  records?: { topic: string; partition: number };
-  deadline: number;
-  maxResultBytes: number;
-  maxLogBytes: number;
-}
+/** The meta of a series (declared beside the guest that reads it, which is compiled alone). */
+export type { SeriesMeta } from './guest/bootstrap.ts';
 
 export interface InvokeMessage extends InvokeSpec {
   t: 'invoke';

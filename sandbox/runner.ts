@@ -136,8 +136,8 @@ export class IsolateRunner implements SandboxRunner {
     this.inFlight++;
     try {
       const maxResultBytes = fn.manifest.limits.maxResultBytes;
-      const { id, eventsJson, texts, textLengths, correlation, records } = series;
-      const meta: SeriesMeta = { seriesId: id, correlation, textLengths, ...(records !== undefined ? { records } : {}), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
+      const { id, eventsJson, texts, textLengths, correlation, records, batches } = series;
+      const meta: SeriesMeta = { seriesId: id, correlation, textLengths, ...(records !== undefined ? { records } : {}), ...(batches !== undefined ? { batches } : {}), deadline, maxResultBytes, maxLogBytes: fn.manifest.limits.maxLogBytes };
       const reply = await inst.proc.invokeSeries({ instanceId: inst.id, seriesId: id, eventsJson, texts, metaJson: JSON.stringify(meta), deadline });
       const durationMs = performance.now() - t0;
       this.release(inst, reply.lost);

@@ -59,6 +59,11 @@ export interface Scope {
   overlay: Map<string, Overlay>;
   /** ctx.emit's outbox. */
   emits: EmittedRecord[];
+  /**
+   * The first runtime call that failed because a dependency did not answer (an outage error): if
+   * the invocation then fails, its failure is put down to that (Invoker), not to the handler.
+   */
+  outage?: FaasError;
 }
 
 export const EMIT_LIMITS = { perInvocation: 1000, valueBytes: 1024 * 1024, keyBytes: 10_000, headers: 100 } as const;
@@ -129,7 +134,12 @@ export class InvocationScopes {
     try {
       return { ok: true, payload: await this.dispatch(call) };
     } catch (err) {
-      return { ok: false, payload: JSON.stringify(toFaasError(err).toData()) };
+      const error = toFaasError(err);
+      if (error.outage) {
+        const scope = this.scopes.get(call.invocationId);
+        if (scope !== undefined) scope.outage ??= error;
+      }
+      return { ok: false, payload: JSON.stringify(error.toData()) };
     }
   };
 

@@ -12,6 +12,8 @@ import type { CallContext, InvocationScopes, LazyScopes, Scope } from './invocat
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import type { ActivityStore, FunctionRegistry, FunctionVersion, LogEntry, SandboxRunner, SeriesPayload, StartKind, TraceHop } from './ports.ts';
+import { recordColumns } from './record-columns.ts';
+import type { RecordRun } from './record-run.ts';
 
 export interface HttpInfo {
   method: string;
@@ -39,6 +41,12 @@ export interface InvokeInput {
    * from it (recordAttributes). A series of records carries only this: the guest builds the rest.
    */
   record?: KafkaInfo;
+  /**
+   * A topic batch in a series (batch mode; invokeSeries only): its records' metadata and values
+   * (JsonText for JSON values), `data` unused. The guest builds the event batchEvent builds
+   * (triggers/topic-records.ts): data is { value, ...record } per record.
+   */
+  batch?: { records: KafkaInfo[]; values: unknown[] };
   /** A caller may shorten the deadline, never extend it beyond limits.timeoutMs. */
   timeoutMs?: number;
   /**
@@ -121,7 +129,7 @@ export class Invoker {
       if (outcome.ok) {
         const failed = await this.settle(scope, name, input, invocationId, correlationId);
         if (failed !== undefined) outcome = { ok: false, error: failed, start: outcome.start, durationMs: outcome.durationMs, logs: outcome.logs };
-      }
+      } else outcome = { ...outcome, error: blamed(outcome.error, scope) };
     } finally {
       this.deps.scopes.close(invocationId);
     }
@@ -149,23 +157,27 @@ export class Invoker {
    * failure: how many succeeded (`done`, the first ones) and the failure of the one after them.
    * `lost` when the series passed its deadline (the function's timeout, for the whole series) or
    * its sandbox died: then none is known to have completed, and the caller invokes them one by one.
-   * Results are not kept: a series runs topic records, whose handlers answer nobody.
+   * Results are not kept: a series runs topic records, whose handlers answer nobody. The items are
+   * their inputs, or a run of one partition's records (RecordRun), whose inputs are built only for
+   * the items that need one.
    */
-  async invokeSeries(name: string, inputs: InvokeInput[]): Promise<SeriesOutcome> {
+  async invokeSeries(name: string, items: InvokeInput[] | RecordRun): Promise<SeriesOutcome> {
     if (!this.deps.lifecycle.acceptingWork) {
       throw new FaasError('FAAS_SHUTTING_DOWN', `the node is ${this.deps.lifecycle.state} and takes no new invocations`);
     }
     const fn = await this.resolve(name);
     const deadline = Date.now() + fn.manifest.limits.timeoutMs;
     // Item ids derive from one series id: one random id, and one entry for the items' scopes.
-    const payload = seriesPayload(name, randomUUID(), inputs);
+    const run = Array.isArray(items) ? undefined : items;
+    const payload = run === undefined ? seriesPayload(name, randomUUID(), items as InvokeInput[]) : runPayload(randomUUID(), run);
     const idOf = (i: number) => `${payload.id}.${i}`;
-    const inputOf = (i: number) => inputs[i] as InvokeInput;
-    const idsOf = (i: number) => ({ invocationId: idOf(i), correlationId: inputOf(i).correlationId ?? idOf(i) });
-    const scopes = this.deps.scopes.openLazy(name, payload.id, inputs.length, (i) => callContext(fn, inputOf(i), idsOf(i).invocationId, idsOf(i).correlationId, deadline));
+    const inputOf = run === undefined ? (i: number) => (items as InvokeInput[])[i] as InvokeInput : (i: number) => run.input(i);
+    const idsOf = (i: number) => ({ invocationId: idOf(i), correlationId: payload.correlation[i] ?? idOf(i) });
+    const scopes = this.deps.scopes.openLazy(name, payload.id, items.length, (i) => callContext(fn, inputOf(i), idsOf(i).invocationId, idsOf(i).correlationId, deadline));
     let series: Awaited<ReturnType<InvokerDeps['runner']['invokeSeries']>>;
     try {
       series = await this.deps.runner.invokeSeries(fn, payload, deadline);
+      if (!series.lost && series.failure !== undefined) series.failure = blamed(series.failure, scopes.get(series.done));
       if (!series.lost) {
         const failed = await this.settleSeries(name, scopes, series.done, inputOf, idsOf);
         if (failed !== undefined) {
@@ -186,7 +198,7 @@ export class Invoker {
     for (const [item, ts, level, message] of series.logs) if (item < ran) logs.push({ ts, invocationId: idOf(item), level, message });
     if (failure !== undefined) logs.push(failureLine(idOf(done), failure));
     const hops: TraceHop[] = [];
-    for (let i = 0; i < ran; i++) {
+    for (const i of traceCandidates(ran, run?.linked, scopes)) {
       const input = inputOf(i);
       if (!traced(scopes.get(i), input)) continue;
       const { invocationId, correlationId } = idsOf(i);
@@ -297,31 +309,56 @@ function attributes(name: string, input: InvokeInput, invocationId: string): { i
 }
 
 /**
- * The series as one JSON array: of record tuples [offset, key, headers, timestamp, data] when
- * every input is a record of one partition (the guest builds their events), else of envelopes.
- * JSON-text data goes side by side in `texts`, not re-encoded as JSON strings.
+ * The series: its events as one JSON array of envelopes, or, when every input is a record of one
+ * partition, as RecordColumns (the guest builds their events). JSON-text data goes side by side in
+ * `texts`, not re-encoded as JSON strings.
  */
 function seriesPayload(name: string, id: string, inputs: InvokeInput[]): SeriesPayload {
-  const first = inputs[0]?.record;
-  const sameRecords = first !== undefined && inputs.every((x) => x.record?.topic === first.topic && x.record.partition === first.partition && x.extensions === undefined && x.http === undefined);
+  const at = inputs[0]?.record ?? inputs[0]?.batch?.records[0];
+  const samePartition = (r: KafkaInfo | undefined) => r !== undefined && r.topic === at?.topic && r.partition === at.partition;
+  const plain = (x: InvokeInput) => x.extensions === undefined && x.http === undefined;
+  const sameRecords = at !== undefined && inputs.every((x) => samePartition(x.record) && plain(x));
+  const sameBatches = at !== undefined && !sameRecords && inputs.every((x) => x.batch !== undefined && x.batch.records.every(samePartition));
   const texts: string[] = [];
   const textLengths: number[] = [];
   const correlation: Record<number, string> = {};
-  const rows = inputs.map((input, i) => {
-    let data = input.data;
-    if (data instanceof JsonText) {
-      texts.push(data.text);
-      textLengths.push(data.text.length);
-      data = null;
-    } else {
+  /** Item (or, for batches, record) data: JSON text goes to `texts`, the rest stays (null for text). */
+  const side = (data: unknown): unknown => {
+    if (!(data instanceof JsonText)) {
       textLengths.push(-1);
+      return data;
     }
-    if (input.correlationId !== undefined) correlation[i] = input.correlationId;
-    const r = input.record;
-    return sameRecords && r !== undefined ? [r.offset, r.key, r.headers, r.timestamp, data ?? null] : envelope(name, input, `${id}.${i}`, data);
-  });
-  const records = sameRecords ? { records: { topic: first.topic, partition: first.partition } } : {};
-  return { id, eventsJson: JSON.stringify(rows), texts: texts.join(''), textLengths, correlation, ...records };
+    texts.push(data.text);
+    textLengths.push(data.text.length);
+    return null;
+  };
+  inputs.forEach((input, i) => input.correlationId !== undefined && (correlation[i] = input.correlationId));
+  let eventsJson: string;
+  let batches: number[] | undefined;
+  if (sameBatches) {
+    const batchOf = (x: InvokeInput) => x.batch as NonNullable<InvokeInput['batch']>;
+    batches = inputs.map((x) => batchOf(x).records.length);
+    eventsJson = JSON.stringify(recordColumns(inputs.flatMap((x) => batchOf(x).records), inputs.flatMap((x) => batchOf(x).values.map(side))));
+  } else if (sameRecords) {
+    eventsJson = JSON.stringify(recordColumns(inputs.map((x) => x.record as KafkaInfo), inputs.map((x) => side(x.data))));
+  } else {
+    eventsJson = JSON.stringify(inputs.map((input, i) => envelope(name, input, `${id}.${i}`, side(dataOf(input)))));
+  }
+  const records = at !== undefined && (sameRecords || sameBatches) ? { records: { topic: at.topic, partition: at.partition } } : {};
+  return { id, eventsJson, texts: texts.join(''), textLengths, correlation, ...records, ...(batches !== undefined ? { batches } : {}) };
+}
+
+/** A run of records' series: its columns as they were built (RecordRun). */
+function runPayload(id: string, run: RecordRun): SeriesPayload {
+  const { columns, texts, textLengths, correlation, at, batches } = run;
+  return { id, eventsJson: JSON.stringify(columns), texts, textLengths, correlation, records: at, ...(batches !== undefined ? { batches } : {}) };
+}
+
+/** An input's data; for a batch (InvokeInput.batch) outside a series of batches, built here as the guest would. */
+function dataOf(input: InvokeInput): unknown {
+  if (input.batch === undefined) return input.data;
+  const { records, values } = input.batch;
+  return records.map((r, i) => ({ value: values[i] instanceof JsonText ? values[i].parse() : values[i], ...r }));
 }
 
 function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: string, correlationId: string, deadline: number): CallContext {
@@ -333,6 +370,29 @@ function callContext(fn: FunctionVersion, input: InvokeInput, invocationId: stri
     sharedStores: fn.manifest.state.shared,
     ...(input.fence !== undefined ? { fence: input.fence } : {}),
   };
+}
+
+/**
+ * A handler that failed after a runtime call met an outage (the state store or Kafka did not
+ * answer) failed because of it: the invocation's error is that outage, which triggers hold the
+ * input for rather than count against its retries (ErrorSpec.outage). Other failures stand.
+ */
+function blamed(error: ErrorData, scope: Scope | undefined): ErrorData {
+  const outage = scope?.outage;
+  if (outage === undefined || error.code !== 'FAAS_HANDLER_ERROR') return error;
+  return { code: outage.code, message: `${outage.message} (the handler then failed: ${error.message})` };
+}
+
+/**
+ * The items of a series that may belong in a trace (traced), ascending: all that ran or, for a run
+ * of records, those linked by their headers and those that made a runtime call (no pass over
+ * thousands of records that are neither).
+ */
+function traceCandidates(ran: number, linked: readonly number[] | undefined, scopes: LazyScopes): number[] {
+  if (linked === undefined) return Array.from({ length: ran }, (_, i) => i);
+  const items = new Set(linked.filter((i) => i < ran));
+  for (const [i] of scopes.opened()) if (i < ran) items.add(i);
+  return [...items].sort((a, b) => a - b);
 }
 
 /**

@@ -3,6 +3,7 @@
  * describe the sandbox are collected from the runner at scrape time.
  */
 import client from 'prom-client';
+import { CountedHistogram } from './counted-histogram.ts';
 import type { SandboxRunner, StartKind } from './ports.ts';
 import type { ScaleRegistry } from './scale-registry.ts';
 import type { TriggerMetrics } from './trigger-source.ts';
@@ -12,7 +13,7 @@ export class Metrics implements TriggerMetrics {
   private readonly invocations: client.Counter<'function' | 'outcome' | 'start'>;
   private readonly errors: client.Counter<'function' | 'code'>;
   private readonly coldStarts: client.Counter<'function'>;
-  private readonly duration: client.Histogram<'function' | 'start'>;
+  private readonly duration: CountedHistogram<'function' | 'start'>;
   private readonly triggerEvents: client.Counter<'function' | 'trigger' | 'outcome'>;
   private readonly scaleDecisions: client.Counter<'function' | 'direction'>;
 
@@ -22,7 +23,7 @@ export class Metrics implements TriggerMetrics {
     this.invocations = new client.Counter({ name: 'faas_invocations_total', help: 'Invocations finished, by outcome and start kind.', labelNames: ['function', 'outcome', 'start'], registers });
     this.errors = new client.Counter({ name: 'faas_invocation_errors_total', help: 'Failed invocations by error code.', labelNames: ['function', 'code'], registers });
     this.coldStarts = new client.Counter({ name: 'faas_cold_starts_total', help: 'Invocations that needed a new sandbox instance.', labelNames: ['function'], registers });
-    this.duration = new client.Histogram({
+    this.duration = new CountedHistogram({
       name: 'faas_invocation_duration_seconds',
       help: 'Invocation latency inside the runtime, cold start included.',
       labelNames: ['function', 'start'],
@@ -83,9 +84,9 @@ export class Metrics implements TriggerMetrics {
 
   /**
    * A series' invocations (one share of the series' time each): recordInvocation for each, with
-   * the successes of one start kind counted in one update (a series can be hundreds of records).
-   */
-  /** A series: `done` successes, then maybe one failure; the first started `start`, the rest warm. */
+   * the warm successes counted in one update (a series can be thousands of records).
+   *
+   * A series: `done` successes, then maybe one failure; the first started `start`, the rest warm. */
   recordSeries(fn: string, start: StartKind, done: number, failureCode: string | undefined, eachMs: number): void {
     let warmOk = done;
     if (start === 'cold' && (done > 0 || failureCode !== undefined)) {
@@ -94,8 +95,7 @@ export class Metrics implements TriggerMetrics {
     }
     if (failureCode !== undefined && (done > 0 || start !== 'cold')) this.recordInvocation(fn, 'warm', eachMs, failureCode);
     if (warmOk <= 0) return;
-    const warm = this.duration.labels(fn, 'warm');
-    for (let i = 0; i < warmOk; i++) warm.observe(eachMs / 1000);
+    this.duration.observeCounted({ function: fn, start: 'warm' }, eachMs / 1000, warmOk);
     this.invocations.inc({ function: fn, outcome: 'success', start: 'warm' }, warmOk);
   }
 

@@ -86,13 +86,13 @@ export interface SandboxStats {
 }
 
 /**
- * A series as the runner sends it: the events (or one partition's records, SeriesRecords) as one
- * JSON array, and the JSON-text data of its items side by side in one string.
+ * A series as the runner sends it: the events as one JSON array (or one partition's records as
+ * RecordColumns, scheduler/record-columns.ts), and the JSON-text data of its items side by side in one string.
  */
 export interface SeriesPayload {
   /** Item i's invocation id is `${id}.${i}`. */
   id: string;
-  /** JSON array of the events or record tuples; an item whose data is in `texts` has it null. */
+  /** JSON array of the events, or JSON of RecordColumns (`records` set); an item whose data is in `texts` has none here. */
   eventsJson: string;
   /** The items' JSON-text data (scheduler/json-text.ts), one after the other, in item order. */
   texts: string;
@@ -101,9 +101,14 @@ export interface SeriesPayload {
   /** Correlation ids that are not the item's own invocation id, by item. */
   correlation: Record<number, string>;
   records?: SeriesRecords;
+  /**
+   * With `records`: the items are batches (batch mode) of this many records each, in order; the
+   * columns and textLengths are then per record.
+   */
+  batches?: number[];
 }
 
-/** A series of one partition's records: each item is [offset, key, headers, timestamp, data], its event built by the guest. */
+/** A series of one partition's records: eventsJson is their RecordColumns, and the guest builds their events. */
 export interface SeriesRecords {
   topic: string;
   partition: number;

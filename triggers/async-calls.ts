@@ -15,10 +15,10 @@ import { randomUUID } from 'node:crypto';
 import { FaasError, toFaasError } from '../core/errors.ts';
 import type { AsyncEnqueuer } from '../scheduler/direct-calls.ts';
 import type { EventLog, LogRecord, PartitionBatch, BatchControl, Subscription } from '../scheduler/event-log.ts';
-import type { InvokeInput, Invoker } from '../scheduler/invoker.ts';
+import type { InvocationResult, InvokeInput, Invoker } from '../scheduler/invoker.ts';
 import type { ActivityStore, Clock, InvocationRecord } from '../scheduler/ports.ts';
 import type { TriggerLogger } from '../scheduler/trigger-source.ts';
-import { retry } from './retry.ts';
+import { holdOnOutage, retry, type AttemptResult } from './retry.ts';
 
 const PARTITIONS = 6;
 
@@ -110,7 +110,7 @@ export class AsyncCalls implements AsyncEnqueuer {
     let unfinished = 0;
     const worker = async () => {
       for (let r = records.shift(); r !== undefined; r = records.shift()) {
-        if (!control.isActive() || !(await this.run(r))) unfinished++;
+        if (!control.isActive() || !(await this.run(r, () => control.isActive()))) unfinished++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.deps.concurrency ?? 32, batch.records.length) }, worker));
@@ -120,7 +120,7 @@ export class AsyncCalls implements AsyncEnqueuer {
   }
 
   /** Runs one queued call to its outcome; false when it was cut short and must come back. */
-  private async run(record: LogRecord): Promise<boolean> {
+  private async run(record: LogRecord, active: () => boolean): Promise<boolean> {
     let call: QueuedCall;
     try {
       call = JSON.parse(record.value?.toString('utf8') ?? '') as QueuedCall;
@@ -137,11 +137,17 @@ export class AsyncCalls implements AsyncEnqueuer {
       await this.finish({ ...base, status: 'failed', error: toFaasError(err).toData(), attempts: 0 });
       return true;
     }
+    // An outage (Redis or Kafka did not answer) is not the call's fault: it is held, tried again
+    // without counting an attempt, rather than recorded failed (holdOnOutage).
     const outcome = await retry(
-      async () => {
-        const r = await this.deps.invoker.invoke(call.function, { ...call.input, fence: `async/${call.id}` }, call.id);
-        return r.error === undefined ? { ok: true as const, value: r } : { ok: false as const, error: r.error, retriable: r.error.retriable };
-      },
+      () =>
+        holdOnOutage(
+          async (): Promise<AttemptResult<InvocationResult>> => {
+            const r = await this.deps.invoker.invoke(call.function, { ...call.input, fence: `async/${call.id}` }, call.id);
+            return r.error === undefined ? { ok: true, value: r } : { ok: false, error: r.error, retriable: r.error.retriable };
+          },
+          { policy, clock: this.deps.clock, signal: this.abort.signal, active },
+        ),
       policy,
       { clock: this.deps.clock, signal: this.abort.signal },
     );
@@ -151,7 +157,7 @@ export class AsyncCalls implements AsyncEnqueuer {
       return true;
     }
     const error = toFaasError(outcome.error);
-    if (outcome.aborted || error.code === 'FAAS_SHUTTING_DOWN') return false;
+    if (outcome.aborted || error.code === 'FAAS_SHUTTING_DOWN' || (error.outage && (this.abort.signal.aborted || !active()))) return false;
     await this.finish({ ...base, status: 'failed', error: error.toData(), attempts: outcome.attempts });
     return true;
   }

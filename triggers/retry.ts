@@ -77,3 +77,46 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<b
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Longest wait between two tries of work held by an outage. */
+export const HOLD_MAX_MS = 5000;
+
+export interface HoldOptions {
+  /** The work's retry policy: held tries wait from its backoffMs, doubling, up to HOLD_MAX_MS. */
+  policy: RetryPolicy;
+  clock: Clock;
+  /** Aborting ends the hold (the work is left to come back). */
+  signal?: AbortSignal;
+  /** Checked before each wait: false ends the hold (e.g. a partition revoked). */
+  active?: () => boolean;
+  /** Told of each wait, with the outage and how many tries it held so far (1-based). */
+  onHeld?(error: unknown, held: number): void;
+}
+
+/**
+ * One attempt that sits out outages: while it fails with an error marked `outage` (a service the
+ * runtime depends on did not answer: ErrorSpec.outage in core/errors.ts), it is tried again after a
+ * wait, and those tries are not attempts, since the work is not at fault. Answers the first result
+ * that is not an outage; or the outage, `retriable: false`, when the hold was cut short (signal,
+ * `active`), for the caller to leave the work to come back.
+ */
+export async function holdOnOutage<T>(attempt: () => Promise<AttemptResult<T>>, o: HoldOptions): Promise<AttemptResult<T>> {
+  const policy = { maxAttempts: 1, backoffMs: Math.max(50, o.policy.backoffMs), maxBackoffMs: Math.min(HOLD_MAX_MS, Math.max(50, o.policy.maxBackoffMs)) };
+  for (let held = 1; ; held++) {
+    let result: AttemptResult<T>;
+    try {
+      result = await attempt();
+    } catch (err) {
+      if (!isOutage(err)) throw err;
+      result = { ok: false, error: err };
+    }
+    if (result.ok || !isOutage(result.error)) return result;
+    o.onHeld?.(result.error, held);
+    if ((o.active !== undefined && !o.active()) || !(await sleep(o.clock, backoffDelay(policy, held), o.signal))) return { ok: false, error: result.error, retriable: false };
+  }
+}
+
+/** Whether an error says a dependency did not answer (FaasError.outage). */
+export function isOutage(err: unknown): boolean {
+  return (err as { outage?: unknown } | null)?.outage === true;
+}

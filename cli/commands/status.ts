@@ -46,7 +46,12 @@ export function formatStatus(detail: FunctionDetail, scale: ScaleStatus | null, 
     ['triggers', triggers.length === 0 ? '-' : triggers.map(describeTrigger).join('\n')],
     ['sandboxes', `${detail.instances.idle} idle, ${detail.instances.busy} busy`],
   ];
+  if (detail.stale !== undefined) summary.push(['registry', `did not answer (${detail.stale.code}): the version this node last knew`]);
   if (detail.triggerStatus?.error !== undefined) summary.push(['trigger error', detail.triggerStatus.error]);
+  for (const t of detail.triggerStatus?.triggers ?? []) {
+    const held = heldText(t.status, now);
+    if (held !== undefined) summary.push(['held', held]);
+  }
   const parts = [fields(summary)];
   if (scale === null) {
     parts.push(
@@ -60,6 +65,15 @@ export function formatStatus(detail: FunctionDetail, scale: ScaleStatus | null, 
   parts.push(scale.lag.partitions.length === 0 ? 'no partitions read yet' : partitionTable(scale.lag.partitions));
   parts.push(decisionsText(scale, options.decisions ?? DEFAULT_DECISIONS, now));
   return parts.join('\n\n');
+}
+
+/** A topic trigger's records held by an outage right now (PartitionProcessor.stats), if any. */
+function heldText(status: Record<string, unknown>, now: number): string | undefined {
+  const holding = status['holding'];
+  const last = status['lastOutage'] as { code?: unknown; message?: unknown; at?: unknown } | null | undefined;
+  if (typeof holding !== 'number' || holding <= 0 || last == null) return undefined;
+  const at = typeof last.at === 'string' ? `, last tried ${relativeTime(last.at, now)}` : '';
+  return `${holding} record(s) of topic ${String(status['topic'])} waiting for a service to answer: ${String(last.code)} ${String(last.message)}${at}`;
 }
 
 function describeTrigger(t: TriggerSummary): string {

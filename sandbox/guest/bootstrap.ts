@@ -14,6 +14,8 @@
  */
 
 /** A host callback (an isolated-vm Callback: a plain function here; arguments are copied). */
+import type { RecordColumns } from '../../scheduler/record-columns.ts';
+
 type HostFn = (...args: (string | number)[]) => void;
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -28,12 +30,18 @@ interface GuestMeta {
   maxLogBytes: number;
 }
 
-/** sandbox/protocol.ts SeriesMeta (repeated: this file is compiled alone, for the isolate). */
-interface SeriesMeta {
+/** A series' meta (SeriesSpec.metaJson in sandbox/protocol.ts). */
+export interface SeriesMeta {
+  /** Item i's invocation id is `${seriesId}.${i}`. */
   seriesId: string;
+  /** Correlation ids that are not the item's own invocation id, by item. */
   correlation: Record<number, string>;
+  /** Per item (per record with `batches`), the length (UTF-16 units) of its data in `texts`, or -1 when it is not there. */
   textLengths: number[];
+  /** Set: eventsJson is one partition's records as RecordColumns (scheduler/record-columns.ts), for the guest to build their events. */
   records?: { topic: string; partition: number };
+  /** With `records`: the items are batches of this many records each (textLengths then go by record). */
+  batches?: number[];
   deadline: number;
   maxResultBytes: number;
   maxLogBytes: number;
@@ -41,9 +49,6 @@ interface SeriesMeta {
 
 /** ctx.emit */
 type Emit = (topic: string, value: unknown, options?: { key?: string; headers?: Record<string, string> }) => Promise<unknown>;
-
-/** A record of a series of one partition's records (SeriesMeta.records). */
-type RecordTuple = [offset: string, key: string | null, headers: Record<string, string>, timestamp: number, data: unknown];
 
 /**
  * A series' outcome: how many items succeeded (the first `done`), the error JSON of the item that
@@ -216,16 +221,50 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
   }
 
   /**
-   * A record's event, as the host builds it for a single invocation (attributes() in
-   * scheduler/invoker.ts): event.kafka, then the id, source, type and time derived from it.
+   * Item i's event, for a series of one partition's records (RecordColumns), as the host builds it
+   * for a single invocation (attributes() in scheduler/invoker.ts): event.kafka, then the id,
+   * source, type and time derived from it.
    */
-  function recordEvent(at: { topic: string; partition: number }, [offset, key, headers, timestamp, data]: RecordTuple): { data?: unknown } {
+  function recordEvent(at: { topic: string; partition: number }, cols: RecordColumns, i: number): { data?: unknown } {
+    const offset = offsetOf(cols, i);
+    const timestamp = timestampOf(cols, i);
     const event = {
-      kafka: { topic: at.topic, partition: at.partition, offset, key, headers, timestamp },
+      kafka: { topic: at.topic, partition: at.partition, offset, key: cols.keys === null ? null : (cols.keys[i] as string | null), headers: cols.headers[i] ?? {}, timestamp },
       id: `${at.topic}/${at.partition}/${offset}`,
       source: `kafka://${at.topic}/${at.partition}`,
       type: 'faas.kafka.record',
       time: isoTime(timestamp),
+      data: cols.data[i] ?? null,
+    };
+    return event;
+  }
+
+  function offsetOf(cols: RecordColumns, i: number): string {
+    return cols.strings !== undefined ? (cols.strings[i] as string) : StringCtor(cols.base + (cols.steps === null ? i : (cols.steps[i] as number)));
+  }
+
+  function timestampOf(cols: RecordColumns, i: number): number {
+    return cols.times === null ? cols.time : cols.time + (cols.times[i] as number);
+  }
+
+  /**
+   * The event of a batch of records [from, from + count), as batchEvent builds it on the host
+   * (triggers/topic-records.ts): event.kafka with the batch's bounds, the batch's id, source, type
+   * and time, and data: { value, ...record } per record, each value from `valueOf`.
+   */
+  function recordBatchEvent(at: { topic: string; partition: number }, cols: RecordColumns, from: number, count: number, valueOf: (i: number) => unknown): { data?: unknown } {
+    const data: unknown[] = [];
+    for (let i = from; i < from + count; i++) {
+      data[data.length] = { value: valueOf(i), topic: at.topic, partition: at.partition, offset: offsetOf(cols, i), key: cols.keys === null ? null : (cols.keys[i] as string | null), headers: cols.headers[i] ?? {}, timestamp: timestampOf(cols, i) };
+    }
+    const firstOffset = offsetOf(cols, from);
+    const lastOffset = offsetOf(cols, from + count - 1);
+    const event = {
+      kafka: { topic: at.topic, partition: at.partition, firstOffset, lastOffset, count },
+      id: `${at.topic}/${at.partition}/${firstOffset}-${lastOffset}`,
+      source: `kafka://${at.topic}/${at.partition}`,
+      type: 'faas.kafka.batch',
+      time: isoTime(timestampOf(cols, from + count - 1)),
       data,
     };
     return event;
@@ -318,11 +357,12 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
 
   /** Runs the handler: ['ok', result JSON] or ['err', error JSON]; its console lines wait in `logs`. */
   async function runOne(event: unknown, meta: GuestMeta): Promise<[status: 'ok' | 'err', payload: string]> {
-    logs = [];
+    if (logs.length > 0) logs = [];
     logBytes = 0;
     droppedLogs = 0;
     maxLogBytes = meta.maxLogBytes;
-    timers.clear();
+    // Map#clear allocates a new table even when empty: this runs once per record of a series.
+    if (timers.size > 0) timers.clear();
     hostTouched = false;
     const ctx = new Ctx(meta);
     let result: unknown;
@@ -333,7 +373,7 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
     }
     let json: string | undefined;
     try {
-      json = result === undefined ? 'null' : stringify(result);
+      json = result === undefined || result === null ? 'null' : stringify(result);
     } catch (err) {
       return ['err', errorJson('FAAS_RESULT_INVALID', err)];
     }
@@ -435,30 +475,45 @@ export function install(timerHost: HostFn, callHost: HostFn): Record<string, unk
      * its handler is not called.
      */
     async invokeSeries(eventsJson: string, texts: string, metaJson: string): Promise<string> {
-      const events = parse(eventsJson) as unknown[];
       const meta = parse(metaJson) as SeriesMeta;
       const at = meta.records;
+      // Envelopes, or, for one partition's records, their columns.
+      const events = parse(eventsJson) as unknown[] | RecordColumns;
+      const batches = meta.batches;
+      const count = batches === undefined ? meta.textLengths.length : batches.length;
       const lines: GuestSeriesOutcome[2] = [];
       let done = 0;
       let failure: string | null = null;
       let cut = 0;
-      for (; done < events.length; done++) {
+      /** The data of item (or, in a series of batches, record) i: its text parsed, or what the events carry. */
+      const dataOf = (i: number, carried: () => unknown): unknown => {
+        const textLength = meta.textLengths[i] as number;
+        return textLength < 0 ? carried() : parse(texts.slice(cut, (cut += textLength)));
+      };
+      let nextRecord = 0; // batches: the first record of the next item
+      for (; done < count; done++) {
         const invocationId = `${meta.seriesId}.${done}`;
         const correlationId = meta.correlation[done] ?? invocationId;
-        const textLength = meta.textLengths[done] as number;
         let event: { data?: unknown };
         try {
-          event = at === undefined ? (events[done] as { data?: unknown }) : recordEvent(at, events[done] as RecordTuple);
-          if (textLength >= 0) {
-            const text = texts.slice(cut, (cut += textLength));
-            event.data = parse(text);
+          if (at === undefined) {
+            event = (events as unknown[])[done] as { data?: unknown };
+            event.data = dataOf(done, () => event.data);
+          } else if (batches === undefined) {
+            event = recordEvent(at, events as RecordColumns, done);
+            event.data = dataOf(done, () => event.data);
+          } else {
+            const cols = events as RecordColumns;
+            const size = batches[done] as number;
+            event = recordBatchEvent(at, cols, nextRecord, size, (i) => dataOf(i, () => cols.data[i] ?? null));
+            nextRecord += size;
           }
         } catch (err) {
           failure = errorJson('FAAS_RECORD_UNDECODABLE', err);
           break;
         }
         const [status, payload] = await runOne(event, { invocationId, correlationId, deadline: meta.deadline, maxResultBytes: meta.maxResultBytes, maxLogBytes: meta.maxLogBytes });
-        for (const [ts, level, message] of takeLogs()) lines[lines.length] = [done, ts, level, message];
+        if (logs.length > 0 || droppedLogs > 0) for (const [ts, level, message] of takeLogs()) lines[lines.length] = [done, ts, level, message];
         if (status === 'err') {
           failure = payload;
           break;

@@ -104,6 +104,15 @@ export async function startKafkaDocker(log: Log): Promise<StartedService> {
       await handle.unpause();
       paused = false;
     },
+    // Its host port is fixed (above) and its filesystem kept, so a started-again container is the
+    // same broker with its logs.
+    crash: async () => {
+      await handle.kill({ signal: 'SIGKILL' });
+    },
+    restart: async () => {
+      await handle.start();
+      await probeKafka(brokers, 60_000);
+    },
   };
 }
 
@@ -239,7 +248,7 @@ export async function startKafkaLocal(tools: LocalKafkaTools, log: Log): Promise
       break;
     }
     log(`kafka: local KRaft ${KAFKA_VERSION} on ${brokers[0]}`);
-    const started = proc;
+    let started = proc;
     const signal = (sig: NodeJS.Signals): void => {
       if (!started.hasExited()) process.kill(started.pid, sig);
     };
@@ -256,6 +265,15 @@ export async function startKafkaLocal(tools: LocalKafkaTools, log: Log): Promise
       },
       resume: async () => {
         signal('SIGCONT');
+      },
+      crash: async () => {
+        signal('SIGKILL');
+        await started.exited;
+      },
+      restart: async () => {
+        // The same configuration, port and log directory: the broker recovers its logs.
+        started = spawnSupervised('kafka', tools.java, [...jvm, '-cp', classpath, 'kafka.Kafka', props], { cwd: dir });
+        await waitUntilAnswers(started, () => probeKafka(brokers, 2000), 90_000);
       },
     };
   }

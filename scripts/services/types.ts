@@ -17,6 +17,10 @@ export interface StartedService {
   pause?(): Promise<void>;
   /** Undoes pause() (SIGCONT, `docker unpause`). */
   resume?(): Promise<void>;
+  /** Kills it at once (SIGKILL of a local process, `docker kill`): for tests of a crash. Absent for env. */
+  crash?(): Promise<void>;
+  /** Starts it again after crash(), on the same address and data. */
+  restart?(): Promise<void>;
 }
 
 /** Whether a way of providing a service can be tried here; `reason` says why not. */

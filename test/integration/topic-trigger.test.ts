@@ -156,6 +156,27 @@ describe.each(['embedded', 'kafka'] as const)('topic trigger on %s', (backend) =
     await fullyCommitted(`faas.${name}`, topic);
   });
 
+  it('batch mode in series: an undecodable record goes to the dead-letter topic alone, a poison batch whole, and the batches after them flow', async () => {
+    const name = uniqueName('batch-poison');
+    const topic = uniqueName('meters');
+    await rt.eventLog.ensureTopic(topic, 1);
+    // 60 batches of 5; the first batches run alone until two fit in a series, the later ones in series.
+    const values: unknown[] = Array.from({ length: 300 }, (_, n) => ({ n }));
+    values[212] = '{not json'; // batch 42: its other four records still run, as one batch
+    values[253] = { n: 253, poison: true }; // batch 50: fails whole, after its retries
+    await produce(topic, values.map((value) => ({ value })));
+    await deploy(name, { topic, mode: 'batch', batchSize: 5 }, { retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 20 } });
+    await fullyCommitted(`faas.${name}`, topic); // dead letters are written before their records are committed
+    const dlq = await deadLetters(`faas.${name}.dlq`, 6);
+    const ns = (await seen(name)).map((x) => x.n);
+    const expected = Array.from({ length: 300 }, (_, n) => n).filter((n) => n !== 212 && (n < 250 || n >= 255));
+    expect([...new Set(ns)].sort((a, b) => a - b)).toEqual(expected);
+    expect(dlq.map((r) => [r.headers['faas-source-offset'], r.headers['faas-error-code'], r.headers['faas-attempts']])).toEqual([
+      ['212', 'FAAS_RECORD_UNDECODABLE', '0'],
+      ...[250, 251, 252, 253, 254].map((o) => [String(o), 'FAAS_HANDLER_ERROR', '2']),
+    ]);
+  });
+
   it('batchWaitMs: a short batch waits for more records, up to batchWaitMs, then runs as it is', async () => {
     const name = uniqueName('batch-wait');
     const topic = uniqueName('events');

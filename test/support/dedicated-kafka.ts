@@ -1,5 +1,5 @@
 /**
- * A Kafka broker of a test file's own, for tests that freeze or break the broker (which would
+ * A Kafka broker of a test file's own, for tests that freeze, kill or break the broker (which would
  * disturb every other test file on the shared one). Started the way global-setup starts one, minus
  * KAFKA_BROKERS (a broker given in env is not ours to pause): Docker when a container runtime
  * answers, else a local KRaft JVM from the cached jars. Neither available: it throws, naming why, so
@@ -14,6 +14,10 @@ export interface DedicatedKafka {
   /** The broker stops answering, its sockets stay open (SIGSTOP / docker pause). */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** kill -9 of the broker (SIGKILL / docker kill). */
+  crash(): Promise<void>;
+  /** Starts it again after crash(), with its logs, on the same address. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,9 +42,9 @@ export async function startDedicatedKafka(log: (msg: string) => void = () => und
       failures.push(`${provider.how}: ${(err as Error).message.split('\n')[0] ?? ''}`);
       continue;
     }
-    if (started.pause === undefined || started.resume === undefined) {
+    if (started.pause === undefined || started.resume === undefined || started.crash === undefined || started.restart === undefined) {
       await started.stop();
-      failures.push(`${provider.how}: cannot be paused`);
+      failures.push(`${provider.how}: cannot be paused or crashed`);
       continue;
     }
     const service = started as Required<StartedService>;
@@ -49,6 +53,8 @@ export async function startDedicatedKafka(log: (msg: string) => void = () => und
       how: started.how,
       pause: () => service.pause(),
       resume: () => service.resume(),
+      crash: () => service.crash(),
+      restart: () => service.restart(),
       stop: () => service.stop(),
     };
   }

@@ -724,6 +724,16 @@ describe('faas status text', () => {
     ].join('\n'));
   });
 
+  it('says when records of a topic trigger are held by an outage, and not when none is', () => {
+    const held = { topic: 'orders', group: 'faas.orders', processed: 10, held: 7, holding: 2, lastOutage: { code: 'FAAS_STATE_UNAVAILABLE', message: 'state store (Redis) failed: connect ECONNREFUSED', at: new Date(now - 3000).toISOString() } };
+    const text = formatStatus({ ...detail, triggers: [{ type: 'topic', topic: 'orders' }], triggerStatus: { triggers: [{ type: 'topic', status: held }] } }, null, { now });
+    expect(text.split('\n')[3]).toBe('held       2 record(s) of topic orders waiting for a service to answer: FAAS_STATE_UNAVAILABLE state store (Redis) failed: connect ECONNREFUSED, last tried 3s ago');
+    const stale = formatStatus({ ...detail, stale: { code: 'FAAS_REGISTRY_UNAVAILABLE', message: 'down' }, triggerStatus: { triggers: [{ type: 'topic', status: held }] } }, null, { now });
+    expect(stale.split('\n').slice(3, 5)).toEqual(['registry   did not answer (FAAS_REGISTRY_UNAVAILABLE): the version this node last knew', expect.stringMatching(/^held {7}2 record\(s\)/)]);
+    const over = formatStatus({ ...detail, triggers: [{ type: 'topic', topic: 'orders' }], triggerStatus: { triggers: [{ type: 'topic', status: { ...held, holding: 0 } }] } }, null, { now });
+    expect(over).not.toContain('held');
+  });
+
   it('says when a lag trigger is configured but not running, with the trigger error', () => {
     const text = formatStatus({ ...detail, triggerStatus: { triggers: [], error: 'topic orders: not authorised' } }, null, { now });
     expect(text.split('\n').slice(3)).toEqual([

@@ -9,7 +9,7 @@ import { parseManifest } from '../../core/manifest.ts';
 import { topicTriggerSchema } from '../../core/trigger-specs.ts';
 import { EmbeddedEventLog } from '../../eventlog/embedded.ts';
 import { MemoryFenceStore } from '../../scheduler/fence-memory.ts';
-import type { Invoker, InvokeInput, SeriesOutcome } from '../../scheduler/invoker.ts';
+import type { Invoker, SeriesOutcome } from '../../scheduler/invoker.ts';
 import { systemClock } from '../../scheduler/ports.ts';
 import type { RunningTrigger } from '../../scheduler/trigger-source.ts';
 import { topicTrigger } from '../../triggers/topic.ts';
@@ -17,7 +17,7 @@ import { triggerDeps } from '../support/trigger-deps.ts';
 
 /** Succeeds every record at once. */
 const invoker = {
-  invokeSeries: (_name: string, inputs: InvokeInput[]): Promise<SeriesOutcome> => Promise.resolve({ done: inputs.length, durationMs: 0 }),
+  invokeSeries: (_name: string, items: { length: number }): Promise<SeriesOutcome> => Promise.resolve({ done: items.length, durationMs: 0 }),
   invoke: () => Promise.reject(new Error('not used')),
 } as unknown as Invoker;
 
