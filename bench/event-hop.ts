@@ -41,9 +41,10 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import type { InvocationResult, InvokeInput } from '../scheduler/invoker.ts';
+import type { RecordRun } from '../scheduler/record-run.ts';
 import { JsonText } from '../scheduler/json-text.ts';
 import { provisionServices } from '../scripts/services/provision.ts';
-import { cpuBetween, cpuSample, deploy, localBrokerPid, startBenchRuntime, undeploy, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
+import { cpuBetween, cpuSample, deploy, localBrokerPid, seriesInputs, startBenchRuntime, undeploy, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
 import { fmt, median, sleep, summarize, table, type Summary } from './lib/stats.ts';
 
 export const description = 'ctx.emit → topic-triggered function hop latency p50/p99 vs a bare kafkajs relay, real Kafka (issue 4)';
@@ -142,9 +143,10 @@ async function hopRun(rt: BenchRuntime, kafka: KafkaSide, o: { rate: number; pha
     if (fn === B) via.b.single++;
     return r;
   };
-  invoker.invokeSeries = async (fn: string, inputs: InvokeInput[]) => {
+  invoker.invokeSeries = async (fn: string, items: InvokeInput[] | RecordRun) => {
+    const inputs = seriesInputs(items);
     observe(fn, inputs, 'start');
-    const r = await invokeSeries(fn, inputs);
+    const r = await invokeSeries(fn, items);
     observe(fn, inputs.slice(0, r.done), 'end');
     if (fn === A) via.a.series += inputs.length;
     if (fn === B) via.b.series += inputs.length;

@@ -6,6 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../../core/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/create-runtime.ts';
+import type { InvokeInput } from '../../scheduler/invoker.ts';
+import type { RecordRun } from '../../scheduler/record-run.ts';
 
 export type BenchRuntime = Runtime & { url: string };
 
@@ -126,4 +128,9 @@ export function localBrokerPid(broker: string): number | undefined {
     }
   }
   return undefined;
+}
+
+/** The inputs of a series' first `count` items, for benchmarks that watch the invoker (a run builds each on demand). */
+export function seriesInputs(items: InvokeInput[] | RecordRun, count = items.length): InvokeInput[] {
+  return Array.isArray(items) ? items.slice(0, count) : Array.from({ length: Math.min(count, items.length) }, (_, i) => items.input(i));
 }
