@@ -82,7 +82,7 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<b
 export const HOLD_MAX_MS = 5000;
 
 export interface HoldOptions {
-  /** The work's retry policy: held tries wait from its backoffMs, doubling, up to HOLD_MAX_MS. */
+  /** The work's retry policy: held tries wait from its backoffMs, doubling, up to its maxBackoffMs but never past HOLD_MAX_MS (and at least 50 ms). */
   policy: RetryPolicy;
   clock: Clock;
   /** Aborting ends the hold (the work is left to come back). */
