@@ -32,7 +32,7 @@ export class Metrics implements TriggerMetrics {
     });
     this.triggerEvents = new client.Counter({
       name: 'faas_trigger_events_total',
-      help: 'Trigger events by outcome: success, retry, dead-letter, missed, skipped, rejected, replayed.',
+      help: 'Trigger events by outcome: success, retry, held (a try held by an outage), dead-letter, missed, skipped, caught-up, rejected, replayed.',
       labelNames: ['function', 'trigger', 'outcome'],
       registers,
     });

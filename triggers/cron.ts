@@ -16,6 +16,11 @@
  * the newest are missed, and the newest too when it is later than lateToleranceMs (unless catchUp is
  * "latest"); each missed tick whose fence is still free (no node ran it) is counted and logged. On
  * start, catchUp "latest" claims the most recent tick of the last 24 h and runs it if no node did.
+ *
+ * Outages: a tick whose fence the store cannot claim (Redis down), or whose invocation fails on an
+ * outage (ErrorSpec.outage: state or Kafka did not answer), is held and tried again without using an
+ * attempt, for up to lateToleranceMs past its scheduled time (or past now, for a catch-up); it then
+ * runs late, once, as the fence still decides. Past that it counts as missed (no fence) or failed.
  */
 import { FaasError, toFaasError } from '../core/errors.ts';
 import type { CronTrigger } from '../core/trigger-specs.ts';
@@ -24,7 +29,7 @@ import type { InvocationResult } from '../scheduler/invoker.ts';
 import type { Clock } from '../scheduler/ports.ts';
 import type { RunningTrigger, TriggerContext, TriggerPlugin } from '../scheduler/trigger-source.ts';
 import { CronSchedule, CronScheduleError } from './cron-schedule.ts';
-import { retry } from './retry.ts';
+import { holdOnOutage, retry, type AttemptResult, type HoldOptions } from './retry.ts';
 
 export interface CronTriggerOptions {
   /** How long a tick's fence is kept. Default 48 h. */
@@ -102,7 +107,11 @@ class CronRunner implements RunningTrigger {
   private cursor = 0;
   private timer: { cancel(): void } | undefined;
   private stopped = false;
-  private counts = { runs: 0, failed: 0, missed: 0, skipped: 0, caughtUp: 0 };
+  /** `held`: tries of a tick's fence claim or invocation held by an outage. */
+  private counts = { runs: 0, failed: 0, missed: 0, skipped: 0, caughtUp: 0, held: 0 };
+  /** Ticks held by an outage right now, and the latest outage met (shown by `faas status`). */
+  private holding = 0;
+  private lastOutage: { code: string; message: string; at: string } | null = null;
   private lastRun: { scheduledTime: string; outcome: TickOutcome } | undefined;
   private drainTopicReady = false;
 
@@ -138,6 +147,8 @@ class CronRunner implements RunningTrigger {
       ...(this.lastRun ? { lastRun: this.lastRun } : {}),
       running: this.inFlight.size,
       ...this.counts,
+      holding: this.holding,
+      lastOutage: this.lastOutage,
     };
   }
 
@@ -192,17 +203,24 @@ class CronRunner implements RunningTrigger {
   /** Claim the tick; the winner runs it, or skips it when the previous run is still going. */
   private async fire(tick: number, why: 'on-time' | 'catch-up'): Promise<void> {
     const { fn, index, deps, spec } = this.ctx;
-    let won: boolean;
-    try {
-      won = await deps.fences.claim(this.fenceKey(tick), this.settings.fenceTtlMs);
-    } catch (err) {
+    // The fence store's one failure is not answering: held through it, up to the tick's tolerance.
+    const claim = async (): Promise<AttemptResult<boolean>> => {
+      try {
+        return { ok: true, value: await deps.fences.claim(this.fenceKey(tick), this.settings.fenceTtlMs) };
+      } catch (err) {
+        return { ok: false, error: new FaasError('FAAS_STATE_UNAVAILABLE', `the fence store did not answer: ${(err as Error).message}`, { cause: err }) };
+      }
+    };
+    const claimed = await this.held(tick, (options) => holdOnOutage(claim, options));
+    if (!claimed.ok) {
+      if (this.stopped) return;
       // Without the fence no node can know it is alone: better a missed tick than a double run.
       this.counts.missed++;
       deps.metrics.triggerEvent(fn, 'cron', 'missed');
-      deps.log.error({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), err }, 'cron: tick fence unavailable; tick not run');
+      deps.log.error({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), error: describe(claimed.error) }, 'cron: tick fence unavailable past the tick\'s tolerance; tick not run');
       return;
     }
-    if (!won || this.stopped) return;
+    if (!claimed.value || this.stopped) return;
     const exclusive = spec.overlap === 'skip' || spec.topic !== undefined; // two drains of one group on one node would split it
     if (exclusive && this.inFlight.size > 0) {
       this.counts.skipped++;
@@ -252,10 +270,13 @@ class CronRunner implements RunningTrigger {
       extensions: { schedule: { expression: spec.schedule, timezone: spec.timezone, scheduledTime, localTime: this.schedule.format(tick) } },
     };
     const outcome = await retry<InvocationResult>(
-      async () => {
-        const result = await deps.invoker.invoke(fn, input);
-        return result.error === undefined ? { ok: true, value: result } : { ok: false, error: result.error, retriable: result.error.retriable };
-      },
+      () =>
+        this.held(tick, (options) =>
+          holdOnOutage(async () => {
+            const result = await deps.invoker.invoke(fn, input);
+            return result.error === undefined ? { ok: true, value: result } : { ok: false, error: result.error, retriable: result.error.retriable };
+          }, options),
+        ),
       manifest.retry,
       {
         clock: this.clock,
@@ -303,6 +324,36 @@ class CronRunner implements RunningTrigger {
       return 'success';
     } finally {
       await drained.release();
+    }
+  }
+
+  /**
+   * Runs `hold` (retry.ts holdOnOutage) with the tick's options: held until lateToleranceMs past the
+   * tick (or past now, for a catch-up), or the stop; counted in the status while it holds.
+   */
+  private async held<T>(tick: number, hold: (options: HoldOptions) => Promise<T>): Promise<T> {
+    const { fn, index, deps, manifest } = this.ctx;
+    const until = Math.max(tick, this.clock.now()) + this.settings.lateToleranceMs;
+    let holding = false;
+    try {
+      return await hold({
+        policy: manifest.retry,
+        clock: this.clock,
+        signal: this.abort.signal,
+        active: () => !this.stopped && this.clock.now() < until,
+        onHeld: (error, held) => {
+          const e = describe(error);
+          this.counts.held++;
+          this.lastOutage = { code: e['code'] as string, message: e['message'] as string, at: new Date(this.clock.now()).toISOString() };
+          deps.metrics.triggerEvent(fn, 'cron', 'held');
+          if (holding) return;
+          holding = true;
+          this.holding++;
+          if (held === 1) deps.log.warn({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), error: e }, 'cron: tick held, a service it needs did not answer');
+        },
+      });
+    } finally {
+      if (holding) this.holding--;
     }
   }
 

@@ -67,13 +67,14 @@ export function formatStatus(detail: FunctionDetail, scale: ScaleStatus | null, 
   return parts.join('\n\n');
 }
 
-/** A topic trigger's records held by an outage right now (PartitionProcessor.stats), if any. */
+/** A topic trigger's records, or a cron trigger's ticks, held by an outage right now, if any. */
 function heldText(status: Record<string, unknown>, now: number): string | undefined {
   const holding = status['holding'];
   const last = status['lastOutage'] as { code?: unknown; message?: unknown; at?: unknown } | null | undefined;
   if (typeof holding !== 'number' || holding <= 0 || last == null) return undefined;
   const at = typeof last.at === 'string' ? `, last tried ${relativeTime(last.at, now)}` : '';
-  return `${holding} record(s) of topic ${String(status['topic'])} waiting for a service to answer: ${String(last.code)} ${String(last.message)}${at}`;
+  const what = typeof status['schedule'] === 'string' ? `tick(s) of cron ${status['schedule']}` : `record(s) of topic ${String(status['topic'])}`;
+  return `${holding} ${what} waiting for a service to answer: ${String(last.code)} ${String(last.message)}${at}`;
 }
 
 function describeTrigger(t: TriggerSummary): string {

@@ -120,6 +120,33 @@ describe('Redis killed in the middle of a stream', () => {
     expect(n).toBe(total);
     expect(triggerStatus(name).holding).toBe(0);
   }, 120_000);
+
+  it('a cron tick due while Redis is down is held and runs once when it is back, not missed', async () => {
+    const name = uniqueName('outage-cron');
+    const source = `
+export default async (event, ctx) => {
+  if (event.data && event.data.read) return Promise.all(event.data.read.map((t) => ctx.state.get('tick:' + t)));
+  await ctx.state.incr('tick:' + event.data.scheduledTime);
+  return null;
+};`;
+    await deployFunction(rt, name, source, { triggers: [{ type: 'cron', schedule: '*/5 * * * * *' }] });
+    const cron = () => (rt.triggers.status(name).triggers[0]?.status ?? {}) as { runs?: number; missed?: number; held?: number; failed?: number; lastRun?: { scheduledTime: string; outcome: string } };
+    const first = await eventually(() => cron().lastRun, 12_000, 50);
+    // Down from at least 1 s before a tick until 2.5 s after it.
+    let tick = Math.ceil(Date.now() / 5000) * 5000;
+    if (tick - Date.now() < 1000) tick += 5000;
+    await redis.crash();
+    await new Promise((r) => setTimeout(r, tick + 2500 - Date.now()));
+    await redis.restart();
+    const due = new Date(tick).toISOString();
+    await eventually(() => (cron().runs ?? 0) >= 2 && Date.parse(cron().lastRun?.scheduledTime ?? '') >= tick, 20_000, 50);
+    const read = await rt.invoker.invoke(name, { data: { read: [first.scheduledTime, due] } });
+    expect(read.error).toBeUndefined();
+    expect(JSON.parse(read.resultJson as string)).toEqual([1, 1]); // each tick ran once; the held one too
+    expect(cron()).toMatchObject({ missed: 0, failed: 0 });
+    expect(cron().held).toBeGreaterThan(0);
+    expect(await counter(name, 'held')).toBeGreaterThan(0);
+  }, 60_000);
 });
 
 describe('the Kafka broker killed in the middle of a stream', () => {

@@ -724,7 +724,7 @@ describe('faas status text', () => {
     ].join('\n'));
   });
 
-  it('says when records of a topic trigger are held by an outage, and not when none is', () => {
+  it('says when records of a topic trigger or cron ticks are held by an outage, and not when none is', () => {
     const held = { topic: 'orders', group: 'faas.orders', processed: 10, held: 7, holding: 2, lastOutage: { code: 'FAAS_STATE_UNAVAILABLE', message: 'state store (Redis) failed: connect ECONNREFUSED', at: new Date(now - 3000).toISOString() } };
     const text = formatStatus({ ...detail, triggers: [{ type: 'topic', topic: 'orders' }], triggerStatus: { triggers: [{ type: 'topic', status: held }] } }, null, { now });
     expect(text.split('\n')[3]).toBe('held       2 record(s) of topic orders waiting for a service to answer: FAAS_STATE_UNAVAILABLE state store (Redis) failed: connect ECONNREFUSED, last tried 3s ago');
@@ -732,6 +732,9 @@ describe('faas status text', () => {
     expect(stale.split('\n').slice(3, 5)).toEqual(['registry   did not answer (FAAS_REGISTRY_UNAVAILABLE): the version this node last knew', expect.stringMatching(/^held {7}2 record\(s\)/)]);
     const over = formatStatus({ ...detail, triggers: [{ type: 'topic', topic: 'orders' }], triggerStatus: { triggers: [{ type: 'topic', status: { ...held, holding: 0 } }] } }, null, { now });
     expect(over).not.toContain('held');
+    const tick = { schedule: '*/5 * * * * *', timezone: 'UTC', runs: 3, missed: 0, held: 4, holding: 1, lastOutage: { code: 'FAAS_STATE_UNAVAILABLE', message: 'the fence store did not answer: Connection is closed.', at: new Date(now - 1000).toISOString() } };
+    const cron = formatStatus({ ...detail, triggers: [{ type: 'cron', schedule: '*/5 * * * * *' }], triggerStatus: { triggers: [{ type: 'cron', status: tick }] } }, null, { now });
+    expect(cron.split('\n')[3]).toBe('held       1 tick(s) of cron */5 * * * * * waiting for a service to answer: FAAS_STATE_UNAVAILABLE the fence store did not answer: Connection is closed., last tried 1s ago');
   });
 
   it('says when a lag trigger is configured but not running, with the trigger error', () => {

@@ -323,6 +323,88 @@ describe('cron trigger: retries', () => {
   });
 });
 
+/** A fence store that does not answer while `down` (as Redis behind it was killed). */
+class DownFences implements FenceStore {
+  down = true;
+  tries = 0;
+  private readonly inner: MemoryFenceStore;
+
+  constructor(clock: Clock) {
+    this.inner = new MemoryFenceStore(clock);
+  }
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    this.tries++;
+    return this.down ? Promise.reject(new Error('Connection is closed.')) : this.inner.claim(key, ttlMs);
+  }
+
+  release(key: string): Promise<void> {
+    return this.down ? Promise.reject(new Error('Connection is closed.')) : this.inner.release(key);
+  }
+}
+
+describe('cron trigger: outages', () => {
+  const tick = Date.parse('2025-01-01T00:01:00Z');
+  const retry = { maxAttempts: 1, backoffMs: 100, maxBackoffMs: 1000 };
+
+  it('a tick whose fence store does not answer is held and runs late, once, when the store is back', async () => {
+    const clock = new FakeClock('2025-01-01T00:00:30Z');
+    const fences = new DownFences(clock);
+    const h = await startCron({ schedule: '0 * * * * *' }, { start: '', clock, fences, retry });
+    await h.clock.advance(30_000 + 10_000); // the tick, then 10 s of outage
+    expect(h.invoker.calls).toHaveLength(0);
+    expect(fences.tries).toBeGreaterThan(5);
+    expect(h.trigger.status()).toMatchObject({ missed: 0, runs: 0, holding: 1, lastOutage: { code: 'FAAS_STATE_UNAVAILABLE' } });
+    fences.down = false;
+    await h.clock.advance(2_000); // the next try (at most maxBackoffMs later)
+    expect(h.invoker.calls.map((c) => c.input.time)).toEqual(['2025-01-01T00:01:00.000Z']);
+    expect(h.invoker.calls[0]?.at).toBeGreaterThan(tick + 10_000);
+    expect(h.trigger.status()).toMatchObject({ missed: 0, runs: 1, failed: 0, holding: 0 });
+    expect((h.trigger.status() as { held: number }).held).toBeGreaterThan(5);
+    expect(h.count('held')).toBe((h.trigger.status() as { held: number }).held);
+    expect(h.logs.filter((l) => /tick held/.test(l.msg))).toHaveLength(1); // logged once per tick, not per try
+    await h.clock.advance(60_000); // the schedule goes on
+    expect(h.invoker.scheduled()).toEqual(['2025-01-01T00:01:00.000Z', '2025-01-01T00:02:00.000Z']);
+    await h.trigger.stop();
+  });
+
+  it('a fence store down past the tick\'s tolerance: the tick is missed, never run late, and the next one runs', async () => {
+    const clock = new FakeClock('2025-01-01T00:01:30Z');
+    const fences = new DownFences(clock);
+    const h = await startCron({ schedule: '0 */2 * * * *' }, { start: '', clock, fences, retry });
+    await h.clock.advance(30_000 + 65_000); // 00:03:05: past the 60 s tolerance of 00:02:00's tick
+    fences.down = false;
+    await h.clock.advance(30_000);
+    expect(h.invoker.calls).toHaveLength(0);
+    expect(h.trigger.status()).toMatchObject({ missed: 1, runs: 0 });
+    expect(h.logs.some((l) => l.level === 'error' && /past the tick's tolerance/.test(l.msg))).toBe(true);
+    await h.clock.advance(60_000); // 00:04:35
+    expect(h.invoker.scheduled()).toEqual(['2025-01-01T00:04:00.000Z']);
+    await h.trigger.stop();
+  });
+
+  it('an invocation that fails on an outage is held without using an attempt, then succeeds', async () => {
+    const h = await startCron({ schedule: '0 * * * * *' }, { start: '2025-01-01T00:00:30Z', retry });
+    const down = new FaasError('FAAS_STATE_UNAVAILABLE', 'state store (Redis) failed: Connection is closed.');
+    h.invoker.behaviour = (n) => (n < 4 ? { ...ok('job'), resultJson: undefined, error: down } : ok('job'));
+    await h.clock.advance(30_000 + 20_000);
+    expect(h.invoker.calls).toHaveLength(5); // maxAttempts 1: the four held tries used none
+    expect(h.trigger.status()).toMatchObject({ lastRun: { outcome: 'success' }, failed: 0, held: 4 });
+    expect(h.count('retry')).toBe(0);
+    await h.trigger.stop();
+  });
+
+  it('stop() ends a hold at once, counting nothing missed', async () => {
+    const clock = new FakeClock('2025-01-01T00:00:30Z');
+    const fences = new DownFences(clock);
+    const h = await startCron({ schedule: '0 * * * * *' }, { start: '', clock, fences, retry });
+    await h.clock.advance(31_000);
+    await h.trigger.stop(); // resolves without the clock moving
+    expect(h.trigger.status()).toMatchObject({ missed: 0, runs: 0 });
+    expect(h.invoker.calls).toHaveLength(0);
+  });
+});
+
 describe('retry helper', () => {
   const clock = new FakeClock('2025-01-01T00:00:00Z');
 
