@@ -177,6 +177,42 @@ describe('the Kafka broker killed in the middle of a stream', () => {
     expect(await counter(name, 'dropped')).toBe(0);
     expect(n).toBe(total); // fenced state: records processed again after the restart are not counted twice
   }, 180_000);
+
+  it('async webhooks: a request the broker cannot queue is refused, never acknowledged; every acknowledged one runs once', async () => {
+    const name = uniqueName('outage-hook');
+    const path = `outage/${name}`;
+    await deployFunction(rt, name, COUNTER, { triggers: [{ type: 'webhook', path, mode: 'async' }] });
+    let sent = 0;
+    const post = async () => {
+      const id = `d-${sent++}`;
+      const res = await rt.gateway.inject({ method: 'POST', url: `/hooks/${path}`, headers: { 'content-type': 'application/json', 'idempotency-key': id }, payload: { id } });
+      return { status: res.statusCode, code: res.json<{ error?: { code?: string } }>().error?.code };
+    };
+    const before = await Promise.all(Array.from({ length: 20 }, post));
+    expect(before.map((r) => r.status)).toEqual(Array(20).fill(202));
+    await kafka.crash();
+    // Sent while the broker is down: each is answered 202 only once it is on the ingest topic (the
+    // producer may get it there after the restart), else 503 FAAS_INGEST_UNAVAILABLE.
+    const sentAt = performance.now();
+    let duringMs = 0;
+    const during = Promise.all(Array.from({ length: 5 }, post)).finally(() => (duringMs = performance.now() - sentAt));
+    await new Promise((r) => setTimeout(r, 3000));
+    await kafka.restart();
+    const duringAnswers = await during;
+    for (const r of duringAnswers) expect(r.status === 202 || (r.status === 503 && r.code === 'FAAS_INGEST_UNAVAILABLE'), JSON.stringify(r)).toBe(true);
+    const after = await Promise.all(Array.from({ length: 20 }, post));
+    expect(after.map((r) => r.status)).toEqual(Array(20).fill(202));
+    const acknowledged = [...before, ...duringAnswers, ...after].filter((r) => r.status === 202).length;
+    const count = async (): Promise<number | null | undefined> => {
+      const read = await rt.invoker.invoke(name, { data: { read: true } });
+      return read.error === undefined ? (JSON.parse(read.resultJson as string) as { n: number | null }).n : undefined;
+    };
+    await eventually(async () => ((await count()) === acknowledged ? true : undefined), 60_000, 200).catch(async (err: unknown) => {
+      throw new Error(`the handler counted ${await count()} of ${acknowledged} acknowledged requests`, { cause: err });
+    });
+    console.log(`[outage] async webhooks: ${acknowledged} of ${sent} acknowledged (${duringAnswers.filter((r) => r.status === 202).length} of 5 sent while the broker was down, answered after ${Math.round(duringMs)} ms)`);
+    expect(await counter(name, 'dead-letter')).toBe(0);
+  }, 180_000);
 });
 
 describe('a sandbox process killed in the middle of a stream', () => {
