@@ -200,7 +200,10 @@ class CronRunner implements RunningTrigger {
         return { ok: false, error: new FaasError('FAAS_STATE_UNAVAILABLE', `the fence store did not answer: ${(err as Error).message}`, { cause: err }) };
       }
     };
-    const claimed = await this.held(tick, (options) => holdOnOutage(claim, options));
+    // Held through an outage until lateToleranceMs past the tick (or past now, for a catch-up): the
+    // claim and every attempt of the invocation, together.
+    const until = Math.max(tick, this.clock.now()) + this.settings.lateToleranceMs;
+    const claimed = await this.held(tick, until, (options) => holdOnOutage(claim, options));
     if (!claimed.ok) {
       if (this.stopped) return;
       // Without the fence no node can know it is alone: better a missed tick than a double run.
@@ -222,20 +225,20 @@ class CronRunner implements RunningTrigger {
       deps.metrics.triggerEvent(fn, 'cron', 'caught-up');
       deps.log.info({ fn, trigger: index, scheduledTime: new Date(tick).toISOString() }, 'cron: running the most recent missed tick (catchUp: latest)');
     }
-    const run = this.run(tick).finally(() => this.inFlight.delete(run));
+    const run = this.run(tick, until).finally(() => this.inFlight.delete(run));
     this.inFlight.add(run);
   }
 
-  private async run(tick: number): Promise<void> {
+  private async run(tick: number, until: number): Promise<void> {
     const { fn, index, deps, spec } = this.ctx;
     const scheduledTime = new Date(tick).toISOString();
     const base = { scheduledTime, localTime: this.schedule.format(tick), firedAt: new Date(this.clock.now()).toISOString() };
     let outcome: TickOutcome = 'failed';
     try {
       if (spec.topic === undefined) {
-        outcome = (await this.invoke(tick, base)) ? 'success' : 'failed';
+        outcome = (await this.invoke(tick, until, base)) ? 'success' : 'failed';
       } else {
-        outcome = await this.drain(tick, base, spec.topic);
+        outcome = await this.drain(tick, until, base, spec.topic);
       }
     } catch (err) {
       deps.log.error({ fn, trigger: index, scheduledTime, err }, 'cron: tick failed');
@@ -247,7 +250,7 @@ class CronRunner implements RunningTrigger {
   }
 
   /** Invoke with the manifest's retry policy; resolves true on success. Failures are logged here. */
-  private async invoke(tick: number, data: Record<string, unknown>): Promise<boolean> {
+  private async invoke(tick: number, until: number, data: Record<string, unknown>): Promise<boolean> {
     const { fn, index, deps, spec, manifest } = this.ctx;
     const scheduledTime = new Date(tick).toISOString();
     const input = {
@@ -260,7 +263,7 @@ class CronRunner implements RunningTrigger {
     };
     const outcome = await retry<InvocationResult>(
       () =>
-        this.held(tick, (options) =>
+        this.held(tick, until, (options) =>
           holdOnOutage(async () => {
             const result = await deps.invoker.invoke(fn, input);
             return result.error === undefined ? { ok: true, value: result } : { ok: false, error: result.error, retriable: result.error.retriable };
@@ -286,7 +289,7 @@ class CronRunner implements RunningTrigger {
   }
 
   /** A scheduled drain: collect what accumulated, invoke once, commit only after success. */
-  private async drain(tick: number, base: Record<string, unknown>, topic: string): Promise<TickOutcome> {
+  private async drain(tick: number, until: number, base: Record<string, unknown>, topic: string): Promise<TickOutcome> {
     const { fn, index, deps, spec } = this.ctx;
     const group = spec.group ?? `faas.${fn}.cron`;
     if (!this.drainTopicReady) {
@@ -304,7 +307,7 @@ class CronRunner implements RunningTrigger {
     });
     try {
       const records = drained.records.map((r) => decodeRecord(r, spec.encoding));
-      const ok = await this.invoke(tick, { ...base, topic, group, records, more: drained.more });
+      const ok = await this.invoke(tick, until, { ...base, topic, group, records, more: drained.more });
       if (!ok) return 'failed';
       const uncommitted = await drained.commit();
       if (uncommitted.length > 0) {
@@ -317,12 +320,11 @@ class CronRunner implements RunningTrigger {
   }
 
   /**
-   * Runs `hold` (retry.ts holdOnOutage) with the tick's options: held until lateToleranceMs past the
-   * tick (or past now, for a catch-up), or the stop; counted in the status while it holds.
+   * Runs `hold` (retry.ts holdOnOutage) with the tick's options: held until `until` or the stop;
+   * counted in the status while it holds.
    */
-  private async held<T>(tick: number, hold: (options: HoldOptions) => Promise<T>): Promise<T> {
+  private async held<T>(tick: number, until: number, hold: (options: HoldOptions) => Promise<T>): Promise<T> {
     const { fn, index, deps, manifest } = this.ctx;
-    const until = Math.max(tick, this.clock.now()) + this.settings.lateToleranceMs;
     let holding = false;
     try {
       return await hold({

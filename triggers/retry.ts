@@ -87,7 +87,7 @@ export interface HoldOptions {
   clock: Clock;
   /** Aborting ends the hold (the work is left to come back). */
   signal?: AbortSignal;
-  /** Checked before each wait: false ends the hold (e.g. a partition revoked). */
+  /** Checked before and after each wait: false ends the hold (e.g. a partition revoked). */
   active?: () => boolean;
   /** Told of each wait, with the outage and how many tries it held so far (1-based). */
   onHeld?(error: unknown, held: number): void;
@@ -112,7 +112,9 @@ export async function holdOnOutage<T>(attempt: () => Promise<AttemptResult<T>>, 
     }
     if (result.ok || !isOutage(result.error)) return result;
     o.onHeld?.(result.error, held);
-    if ((o.active !== undefined && !o.active()) || !(await sleep(o.clock, backoffDelay(policy, held), o.signal))) return { ok: false, error: result.error, retriable: false };
+    const inactive = () => o.active !== undefined && !o.active();
+    // Checked after the wait too: no try is made for work that stopped being ours meanwhile.
+    if (inactive() || !(await sleep(o.clock, backoffDelay(policy, held), o.signal)) || inactive()) return { ok: false, error: result.error, retriable: false };
   }
 }
 

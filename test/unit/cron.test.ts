@@ -394,6 +394,19 @@ describe('cron trigger: outages', () => {
     await h.trigger.stop();
   });
 
+  it('the tolerance bounds the whole tick: a retry that meets an outage late is held only until 60 s past the tick', async () => {
+    const h = await startCron({ schedule: '0 * * * * *' }, { start: '2025-01-01T00:00:30Z', retry: { maxAttempts: 3, backoffMs: 30_000, maxBackoffMs: 30_000 } });
+    const down = new FaasError('FAAS_STATE_UNAVAILABLE', 'state store (Redis) failed: Connection is closed.');
+    h.invoker.behaviour = (n) => ({ ...ok('job'), resultJson: undefined, error: n === 0 ? new FaasError('FAAS_HANDLER_ERROR', 'boom') : down });
+    await h.clock.advance(30_000 + 120_000);
+    const last = h.invoker.calls.filter((c) => c.input.time === '2025-01-01T00:01:00.000Z').at(-1);
+    expect(last?.at).toBeLessThanOrEqual(tick + 60_000); // the first retry came 22.5 s after the tick
+    await h.clock.advance(90_000); // 00:04:30
+    // Each held run lasts until the next tick, which overlap "skip" then skips: 01 and 03 ran and failed.
+    expect(h.trigger.status()).toMatchObject({ runs: 2, failed: 2, skipped: 2, holding: 0, missed: 0 });
+    await h.trigger.stop();
+  });
+
   it('stop() ends a hold at once, counting nothing missed', async () => {
     const clock = new FakeClock('2025-01-01T00:00:30Z');
     const fences = new DownFences(clock);

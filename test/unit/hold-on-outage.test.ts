@@ -44,9 +44,22 @@ describe('holdOnOutage', () => {
     expect(await holdOnOutage(answers([outage(), boom]), { policy, clock: instantClock() })).toEqual({ ok: false, error: boom, retriable: true });
   });
 
-  it('a hold cut short (no longer active, or aborted) answers the outage, not retriable', async () => {
+  it('a hold cut short (no longer active, before or during a wait, or aborted) answers the outage, not retriable', async () => {
     const cut = await holdOnOutage(answers([outage(), outage()]), { policy, clock: instantClock(), active: () => false });
     expect(cut).toMatchObject({ ok: false, retriable: false, error: { code: 'FAAS_STATE_UNAVAILABLE' } });
+    // Ended during a wait (a partition revoked meanwhile): no further try.
+    let active = true;
+    let tries = 0;
+    const clock = instantClock();
+    const during = await holdOnOutage(
+      async () => {
+        tries++;
+        return { ok: false, error: outage() };
+      },
+      { policy, clock: { ...clock, setTimeout: (fn, ms) => clock.setTimeout(() => ((active = false), fn()), ms) }, active: () => active },
+    );
+    expect(during).toMatchObject({ ok: false, retriable: false });
+    expect(tries).toBe(1);
     const aborted = new AbortController();
     aborted.abort();
     expect(await holdOnOutage(answers([outage()]), { policy, clock: instantClock(), signal: aborted.signal })).toMatchObject({ ok: false, retriable: false });
