@@ -11,8 +11,12 @@
  *   round-robin over FLOOR_LANES isolates.
  * - ours: the runtime's gateway, a function with a sync webhook trigger whose handler returns
  *   `{ ok: true }` (no signature, no delivery-id header: the replay store is not touched).
+ * - `--layers` adds two rows between the floor and ours, for where ours spends its time: a bare
+ *   fastify route calling the runtime's sandbox runner directly (IsolateRunner.invoke with a
+ *   minimal event), and one calling its invoker (Invoker.invoke: ids, scopes, envelope, metrics).
  */
 import Fastify from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { FloorSandboxes } from './lib/floor.ts';
 import { httpLoad, type LoadResult } from './lib/load.ts';
 import { cpuBetween, cpuSample, deploy, startBenchRuntime, type BenchRuntime, type CpuUse } from './lib/runtime.ts';
@@ -31,13 +35,20 @@ const BODY = JSON.stringify({ n: 1, kind: 'bench' });
 const FLOOR_LANES = 4;
 
 interface Run extends LoadResult {
-  path: 'baseline' | 'floor' | 'ours';
+  path: 'baseline' | 'floor' | 'runner' | 'invoker' | 'ours';
   cpu: CpuUse;
 }
-const LABEL: Record<Run['path'], string> = { baseline: 'baseline: bare fastify route', floor: 'floor: fastify + IPC + isolate, no runtime', ours: 'ours: sync webhook → function' };
+const LABEL: Record<Run['path'], string> = {
+  baseline: 'baseline: bare fastify route',
+  floor: 'floor: fastify + IPC + isolate, no runtime',
+  runner: 'info: fastify → our sandbox runner',
+  invoker: 'info: fastify → our invoker',
+  ours: 'ours: sync webhook → function',
+};
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
+  const paths: Run['path'][] = args.includes('--layers') ? ['baseline', 'floor', 'runner', 'invoker', 'ours'] : ['baseline', 'floor', 'ours'];
   const seconds = quick ? 3 : SECONDS;
   const rounds = quick ? 1 : ROUNDS;
   const started = performance.now();
@@ -46,6 +57,7 @@ export async function run(args: string[]): Promise<void> {
   bare.post(`/hooks/${PATH}`, async () => ({ ok: true }));
   let floor: FloorSandboxes | undefined;
   const floorRoute = Fastify();
+  const layers = Fastify();
   let lane = 0;
   floorRoute.post(`/hooks/${PATH}`, async (req, reply) => {
     const results = await (floor as FloorSandboxes).call(lane++ % FLOOR_LANES, `[${JSON.stringify(req.body)}]`);
@@ -55,20 +67,30 @@ export async function run(args: string[]): Promise<void> {
     rt = await startBenchRuntime();
     floor = await FloorSandboxes.start(rt.runner.stats().processes.length);
     await deploy(rt, 'bench-webhook', HANDLER, { triggers: [{ type: 'webhook', path: PATH, mode: 'sync' }] });
+    const runtime = rt;
+    const fn = await runtime.invoker.resolve('bench-webhook');
+    layers.post(`/runner/${PATH}`, async (req, reply) => {
+      const id = randomUUID();
+      const out = await runtime.runner.invoke(fn, `{"id":"${id}","data":${JSON.stringify(req.body)}}`, { invocationId: id, correlationId: id, deadline: Date.now() + fn.manifest.limits.timeoutMs });
+      return reply.type('application/json').send(out.ok ? out.resultJson : 'null');
+    });
+    layers.post(`/invoker/${PATH}`, async (req, reply) => {
+      const result = await runtime.invoker.invoke('bench-webhook', { data: req.body });
+      return reply.type('application/json').send(result.resultJson ?? 'null');
+    });
     const oursUrl = `${rt.url}/hooks/${PATH}`;
     const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}/hooks/${PATH}`;
     const floorUrl = `${await floorRoute.listen({ host: '127.0.0.1', port: 0 })}/hooks/${PATH}`;
-    await check(oursUrl);
-    await check(bareUrl);
-    await check(floorUrl);
+    const layersUrl = await layers.listen({ host: '127.0.0.1', port: 0 });
+    const urls: Record<Run['path'], string> = { baseline: bareUrl, floor: floorUrl, runner: `${layersUrl}/runner/${PATH}`, invoker: `${layersUrl}/invoker/${PATH}`, ours: oursUrl };
+    for (const path of paths) await check(urls[path]);
     const sandboxes = rt.runner.stats().processes.map((p) => p.pid);
-    const urls: Record<Run['path'], string> = { baseline: bareUrl, floor: floorUrl, ours: oursUrl };
     console.log(`webhook: node ${process.version}, ${navigator.hardwareConcurrency} cores, ${sandboxes.length} sandbox processes, autocannon ${CONNECTIONS} connections, ${seconds} s per run, POST ${BODY.length} B JSON\n`);
 
     const load = (url: string, s: number) => httpLoad({ url, connections: CONNECTIONS, seconds: s, method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
     const runs: Run[] = [];
     for (let r = 0; r < rounds; r++) {
-      for (const path of ['baseline', 'floor', 'ours'] as const) {
+      for (const path of paths) {
         const url = urls[path];
         const pids = { sandbox: path === 'floor' ? floor.pids : sandboxes };
         await load(url, WARMUP_SECONDS);
@@ -81,14 +103,14 @@ export async function run(args: string[]): Promise<void> {
     const of = (p: Run['path']) => runs.filter((x) => x.path === p);
     const medianOf = (p: Run['path']) => median(of(p).map((x) => x.reqPerS));
     const ratio = medianOf('ours') / medianOf('baseline');
-    const roundRatios = (p: Run['path']) => Array.from({ length: rounds }, (_, i) => (runs.find((x, j) => x.path === p && Math.floor(j / 3) === i) as Run).reqPerS / (runs[3 * i] as Run).reqPerS);
+    const roundRatios = (p: Run['path']) => Array.from({ length: rounds }, (_, i) => (runs[paths.length * i + paths.indexOf(p)] as Run).reqPerS / (runs[paths.length * i] as Run).reqPerS);
     const perRound = roundRatios('ours');
     const floorRatio = medianOf('floor') / medianOf('baseline');
     console.log(`requests/s and latency (ms, autocannon: whole ms), ${rounds} alternated runs each`);
     console.log(table(
       ['run', 'req/s', 'p50', 'p90', 'p99', 'max', 'non-2xx', 'errors', 'CPU µs/req: host', 'sandboxes', 'client'],
       runs.map((x, i) => [
-        `${Math.floor(i / 3) + 1}. ${LABEL[x.path]}`,
+        `${Math.floor(i / paths.length) + 1}. ${LABEL[x.path]}`,
         fmt(x.reqPerS),
         fmt(x.latencyMs.p50),
         fmt(x.latencyMs.p90),
@@ -120,6 +142,7 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await bare.close();
     await floorRoute.close();
+    await layers.close();
     floor?.stop();
     await rt?.stop();
   }
