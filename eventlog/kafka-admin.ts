@@ -17,6 +17,11 @@ export class TopicMissingError extends Error {
   }
 }
 
+/** Answers a broker gives for a while after a topic is created (or the broker started), as its metadata settles. */
+function settling(type: unknown): boolean {
+  return type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+}
+
 export class TopicAdmin {
   /** The current client; replaced when a topic it targets is deleted. */
   admin: Admin;
@@ -95,8 +100,7 @@ export class TopicAdmin {
       } catch (err) {
         const type = (err as { type?: unknown }).type;
         if (type === 'UNKNOWN_TOPIC_OR_PARTITION' && (await this.replaceIfTopicsDeleted()).includes(topic)) throw new TopicMissingError(topic, err);
-        const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
-        if (!settling || Date.now() > until) throw err;
+        if (!settling(type) || Date.now() > until) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -130,8 +134,7 @@ export class TopicAdmin {
         return meta.topics.find((t) => t.name === topic)?.partitions ?? [];
       } catch (err) {
         const type = (err as { type?: unknown }).type;
-        const settling = type === 'NOT_LEADER_FOR_PARTITION' || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
-        if (!settling) throw err;
+        if (!settling(type)) throw err;
         if (Date.now() > until) throw type === 'UNKNOWN_TOPIC_OR_PARTITION' ? new TopicMissingError(topic, err) : err;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -332,15 +332,15 @@ class CronRunner implements RunningTrigger {
         clock: this.clock,
         signal: this.abort.signal,
         active: () => !this.stopped && this.clock.now() < until,
-        onHeld: (error, held) => {
-          const e = describe(error);
+        onHeld: (error) => {
+          const { code, message } = toFaasError(error);
           this.counts.held++;
-          this.lastOutage = { code: e['code'] as string, message: e['message'] as string, at: new Date(this.clock.now()).toISOString() };
+          this.lastOutage = { code, message, at: new Date(this.clock.now()).toISOString() };
           deps.metrics.triggerEvent(fn, 'cron', 'held');
           if (holding) return;
           holding = true;
           this.holding++;
-          if (held === 1) deps.log.warn({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), error: e }, 'cron: tick held, a service it needs did not answer');
+          deps.log.warn({ fn, trigger: index, scheduledTime: new Date(tick).toISOString(), error: { code, message } }, 'cron: tick held, a service it needs did not answer');
         },
       });
     } finally {
